@@ -1,0 +1,3 @@
+from canvas_app.cli import main
+
+raise SystemExit(main())
