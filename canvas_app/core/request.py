@@ -1,0 +1,132 @@
+"""The frozen description of one generation: everything needed to reproduce it.
+
+It lives in ``core`` (numpy only) so that the document can build requests without importing the
+engine; ``canvas_app.engine.api`` re-exports it as part of the engine contract.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+BUILTIN_MODEL = "builtin"
+
+
+class Mode(str, Enum):
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+    OUTPAINT = "outpaint"
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How a region larger than the model's native size is split: tile edge and overlap in pixels.
+
+    ``tile_size`` 0 means "the model's native size" (resolved by the engine).
+    """
+
+    tile_size: int = 0
+    overlap: int = 32
+
+
+@dataclass(frozen=True, eq=False)
+class GenerationRequest:
+    """One generation. Pixel inputs are numpy arrays (init: HxWx3 or HxWx4 uint8, mask: HxW uint8,
+    255 = regenerate). ``width``/``height`` are the output size in pixels (multiples of 8)."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    mode: Mode = Mode.TXT2IMG
+    width: int = 128
+    height: int = 128
+    seed: int = 0
+    steps: int = 20
+    guidance: float = 5.0
+    strength: float = 0.75
+    scheduler: str = "Euler a"
+    model: str = BUILTIN_MODEL
+    batch: int = 1
+    tile_plan: TilePlan = field(default_factory=TilePlan)
+    init_image: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    # Where the crop sits on the canvas (x, y); informational, for paste-back by the caller.
+    origin: tuple[int, int] = (0, 0)
+    # Feather radius (px) of the paste-back mask and whether to match colours at the seam.
+    feather: int = 8
+    color_match: bool = True
+    loras: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode(self.mode))
+        if isinstance(self.tile_plan, dict):
+            object.__setattr__(self, "tile_plan", TilePlan(**self.tile_plan))
+        object.__setattr__(self, "origin", tuple(self.origin))
+        object.__setattr__(self, "loras", tuple((str(p), float(w)) for p, w in self.loras))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GenerationRequest):
+            return NotImplemented
+        return self.to_json() == other.to_json()
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
+
+    def with_changes(self, **changes: Any) -> GenerationRequest:
+        return replace(self, **changes)
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self, include_pixels: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("init_image", "mask"):
+                out[f.name] = _array_to_png_b64(value) if (include_pixels and value is not None) else None
+            elif isinstance(value, Enum):
+                out[f.name] = value.value
+            elif isinstance(value, TilePlan):
+                out[f.name] = asdict(value)
+            elif isinstance(value, tuple):
+                out[f.name] = [list(v) if isinstance(v, tuple) else v for v in value]
+            else:
+                out[f.name] = value
+        return out
+
+    def to_json(self, include_pixels: bool = True) -> str:
+        return json.dumps(self.to_dict(include_pixels), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown request fields: {', '.join(sorted(unknown))}")
+        kwargs = dict(data)
+        for key in ("init_image", "mask"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = _png_b64_to_array(kwargs[key])
+        if "loras" in kwargs:
+            kwargs["loras"] = tuple(tuple(x) for x in kwargs["loras"])
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> GenerationRequest:
+        return cls.from_dict(json.loads(text))
+
+
+def _array_to_png_b64(array: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _png_b64_to_array(text: str) -> np.ndarray:
+    with Image.open(io.BytesIO(base64.b64decode(text))) as img:
+        return np.asarray(img).copy()
