@@ -1,0 +1,186 @@
+"""A graphics item that draws a sparse tiled raster: only painted, visible tiles are drawn.
+
+Zoomed out, tiles are drawn from a pyramid: a level-k pixmap covers ``tile_size * 2**k`` canvas
+pixels at ``tile_size`` pixels, built by box-filtering the premultiplied level-0 tiles. So a view at
+5% draws a few dozen pixmaps instead of a thousand, and no pixmap is drawn at less than half its
+resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+import numpy as np
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+# (tx, ty) -> HxWx4 uint8 straight-alpha RGBA tile, or None when the tile is empty.
+TileFetcher = Callable[[int, int], "np.ndarray | None"]
+
+MAX_LEVEL = 7  # 1/128: one pixmap covers 32768 canvas pixels
+CACHE_LIMIT = 1500  # pixmaps kept (about 390 MB at 256 px worst case; evicted least recently used)
+
+
+def premultiply(rgba: np.ndarray) -> np.ndarray:
+    out = rgba.astype(np.uint16)
+    alpha = out[..., 3:4]
+    out[..., :3] = (out[..., :3] * alpha + 127) // 255
+    return out.astype(np.uint8)
+
+
+def downsample(premul: np.ndarray, factor: int) -> np.ndarray:
+    """Box filter by an integer factor (the edge must divide evenly)."""
+    if factor == 1:
+        return premul
+    h, w, c = premul.shape
+    blocks = premul.reshape(h // factor, factor, w // factor, factor, c).astype(np.uint32)
+    return (blocks.sum(axis=(1, 3)) // (factor * factor)).astype(np.uint8)
+
+
+def _premul_qimage(array: np.ndarray) -> QImage:
+    data = np.ascontiguousarray(array)
+    h, w = data.shape[:2]
+    return QImage(data.data, w, h, data.strides[0], QImage.Format.Format_RGBA8888_Premultiplied).copy()
+
+
+class TileLayerItem(QGraphicsItem):
+    """Mirrors one tiled raster. Call :meth:`set_keys` / :meth:`invalidate` when the raster changes.
+
+    ``fetch(tx, ty)`` returns the tile's RGBA pixels; it is called lazily from ``paint``.
+    """
+
+    def __init__(self, fetch: TileFetcher, tile_size: int, keys: Iterable[tuple[int, int]] = ()) -> None:
+        super().__init__()
+        self._fetch = fetch
+        self.tile_size = tile_size
+        self._keys: set[tuple[int, int]] = set(keys)
+        self._level_keys: dict[int, set[tuple[int, int]]] = {}
+        self._cache: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
+        self._bounds = QRectF()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.tiles_drawn = 0  # last paint, for benchmarks and tests
+        self._update_bounds()
+
+    # -- mirroring -------------------------------------------------------------------------------
+    def set_keys(self, keys: Iterable[tuple[int, int]]) -> None:
+        new = set(keys)
+        if new != self._keys:
+            self._keys = new
+            self._level_keys.clear()
+            self._update_bounds()
+
+    def invalidate(self, rect: tuple[int, int, int, int] | None = None) -> None:
+        """Drop cached pixmaps covering ``rect`` (x, y, w, h in canvas pixels); None: everything."""
+        if rect is None:
+            self._cache.clear()
+            self.update()
+            return
+        x, y, w, h = rect
+        if w <= 0 or h <= 0:
+            return
+        stale = [key for key in self._cache if self._level_rect(*key).intersects(QRectF(x, y, w, h))]
+        for key in stale:
+            del self._cache[key]
+        self.update(QRectF(x, y, w, h))
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # -- QGraphicsItem ---------------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if not self._keys:
+            self.tiles_drawn = 0
+            return
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+        level = 0 if lod >= 1.0 else min(MAX_LEVEL, int(math.floor(math.log2(1.0 / lod))))
+        exposed = option.exposedRect  # type: ignore[attr-defined]
+        span = self.tile_size << level
+        x0 = math.floor(exposed.left() / span)
+        y0 = math.floor(exposed.top() / span)
+        x1 = math.floor(exposed.right() / span)
+        y1 = math.floor(exposed.bottom() / span)
+        keys = self._keys_at(level)
+        # Iterate whichever is smaller: the visible grid or the painted tiles.
+        if (x1 - x0 + 1) * (y1 - y0 + 1) <= len(keys):
+            visible = [(i, j) for j in range(y0, y1 + 1) for i in range(x0, x1 + 1) if (i, j) in keys]
+        else:
+            visible = [(i, j) for (i, j) in keys if x0 <= i <= x1 and y0 <= j <= y1]
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, lod < 1.0)
+        drawn = 0
+        for i, j in visible:
+            pixmap = self._pixmap(level, i, j)
+            if pixmap is not None:
+                painter.drawPixmap(QRectF(i * span, j * span, span, span), pixmap, QRectF(pixmap.rect()))
+                drawn += 1
+        self.tiles_drawn = drawn
+
+    # -- internals -------------------------------------------------------------------------------
+    def _update_bounds(self) -> None:
+        self.prepareGeometryChange()
+        if not self._keys:
+            self._bounds = QRectF()
+            return
+        xs = [k[0] for k in self._keys]
+        ys = [k[1] for k in self._keys]
+        t = self.tile_size
+        self._bounds = QRectF(
+            min(xs) * t, min(ys) * t, (max(xs) - min(xs) + 1) * t, (max(ys) - min(ys) + 1) * t
+        )
+
+    def _level_rect(self, level: int, i: int, j: int) -> QRectF:
+        span = self.tile_size << level
+        return QRectF(i * span, j * span, span, span)
+
+    def _keys_at(self, level: int) -> set[tuple[int, int]]:
+        if level == 0:
+            return self._keys
+        keys = self._level_keys.get(level)
+        if keys is None:
+            keys = {(i >> level, j >> level) for (i, j) in self._keys}
+            self._level_keys[level] = keys
+        return keys
+
+    def _pixmap(self, level: int, i: int, j: int) -> QPixmap | None:
+        key = (level, i, j)
+        pixmap = self._cache.get(key)
+        if pixmap is not None:
+            self._cache.move_to_end(key)
+            return pixmap
+        premul = self._level_pixels(level, i, j)
+        if premul is None:
+            return None
+        pixmap = QPixmap.fromImage(_premul_qimage(premul))
+        self._cache[key] = pixmap
+        while len(self._cache) > CACHE_LIMIT:
+            self._cache.popitem(last=False)
+        return pixmap
+
+    def _level_pixels(self, level: int, i: int, j: int) -> np.ndarray | None:
+        t = self.tile_size
+        if level == 0:
+            tile = self._fetch(i, j)
+            return None if tile is None else premultiply(tile)
+        n = 1 << level
+        sub = t // n
+        if sub < 1:
+            return None
+        out: np.ndarray | None = None
+        for ti, tj in self._keys:
+            if ti >> level != i or tj >> level != j:
+                continue
+            tile = self._fetch(ti, tj)
+            if tile is None:
+                continue
+            if out is None:
+                out = np.zeros((t, t, 4), np.uint8)
+            ox, oy = (ti - i * n) * sub, (tj - j * n) * sub
+            out[oy : oy + sub, ox : ox + sub] = downsample(premultiply(tile), n)
+        return out
