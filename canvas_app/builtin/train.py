@@ -1,0 +1,202 @@
+"""Reproduce the built-in model from scratch on a CPU, resumably.
+
+    python -m canvas_app.builtin.train --work checkpoints/builtin all
+
+Stages (each resumes from its last checkpoint in ``--work`` and is skipped once done):
+  1. data     render the procedural scenes once into a uint8 array
+  2. vae      train the factor-4 AutoencoderKL on random crops (reconstruction from the latent mean)
+  3. latents  encode every scene once with the frozen VAE; fix the latent scaling factor
+  4. unet     train UNet + text encoder together on 128 px latent crops, captions from the crop,
+              caption dropout 10% for classifier-free guidance
+  5. inpaint  train a 9-channel inpainting UNet initialised from the base, random brush and border masks
+  6. export   write fp16 diffusers pipeline folders into resources/models/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from canvas_app.builtin import architecture as arch
+from canvas_app.builtin.scenes import SCENE_H, SCENE_W, caption_for_crop, render_scene, vocabulary
+
+STAGES = ("data", "vae", "latents", "unet", "inpaint", "export")
+SEED = 1234
+
+
+def log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+class Workdir:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def done(self, stage: str) -> bool:
+        return (self.root / f"{stage}.done").exists()
+
+    def mark_done(self, stage: str, info: dict | None = None) -> None:
+        (self.root / f"{stage}.done").write_text(json.dumps(info or {}))
+
+    def info(self, stage: str) -> dict:
+        return json.loads((self.root / f"{stage}.done").read_text())
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict | None:
+    import torch
+
+    return torch.load(path, weights_only=False) if path.exists() else None
+
+
+# 1. Data ---------------------------------------------------------------------------------------
+def stage_data(work: Workdir, n_scenes: int) -> None:
+    pixels = np.lib.format.open_memmap(work.root / "scenes.npy", "w+", np.uint8, (n_scenes, SCENE_H, SCENE_W, 3))
+    scenes = []
+    for i in range(n_scenes):
+        scene, px = render_scene(SEED * 100_000 + i)
+        pixels[i] = px
+        scenes.append(scene)
+    pixels.flush()
+    import pickle
+
+    (work.root / "scenes.pkl").write_bytes(pickle.dumps(scenes))
+    work.mark_done("data", {"n_scenes": n_scenes})
+    log(f"data: rendered {n_scenes} scenes")
+
+
+def load_data(work: Workdir):
+    import pickle
+
+    pixels = np.load(work.root / "scenes.npy", mmap_mode="r")
+    scenes = pickle.loads((work.root / "scenes.pkl").read_bytes())
+    return pixels, scenes
+
+
+def to_tensor(batch: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+# 2. VAE ----------------------------------------------------------------------------------------
+def psnr(a, b) -> float:
+    mse = float(((a.clamp(-1, 1) - b) ** 2).mean()) / 4.0  # in [0,1] units
+    return 10 * math.log10(1.0 / max(mse, 1e-10))
+
+
+def stage_vae(work: Workdir, steps: int, batch: int = 16, crop: int = 64) -> None:
+    import torch
+
+    torch.manual_seed(SEED)
+    pixels, _ = load_data(work)
+    n_train = len(pixels) - 200
+    vae = arch.make_vae()
+    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+    start = 0
+    ckpt = load_checkpoint(work.root / "vae.pt")
+    if ckpt:
+        vae.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        start = ckpt["step"]
+    rng = np.random.default_rng(SEED + start)
+    held = to_tensor(np.stack([pixels[n_train + i][:, 64:192] for i in range(16)]))
+    t0 = time.time()
+    for step in range(start, steps):
+        idx = rng.integers(0, n_train, batch)
+        xs = rng.integers(0, SCENE_W - crop, batch)
+        ys = rng.integers(0, SCENE_H - crop, batch)
+        x = to_tensor(np.stack([pixels[i, y : y + crop, xx : xx + crop] for i, y, xx in zip(idx, ys, xs)]))
+        if rng.random() < 0.5:
+            x = x.flip(3)
+        posterior = vae.encode(x).latent_dist
+        rec = vae.decode(posterior.mean).sample
+        kl = 0.5 * (posterior.mean**2).mean()
+        loss = (rec - x).abs().mean() + (rec - x).pow(2).mean() + 1e-4 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            with torch.no_grad():
+                val = psnr(vae.decode(vae.encode(held).latent_dist.mean).sample, held)
+            log(f"vae step {step + 1}/{steps} loss {loss.item():.4f} held-out PSNR {val:.2f} dB ({time.time() - t0:.0f}s)")
+            save_checkpoint(work.root / "vae.pt", model=vae.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step + 1)
+    vae.eval()
+    with torch.no_grad():
+        val = psnr(vae.decode(vae.encode(held).latent_dist.mean).sample, held)
+    work.mark_done("vae", {"psnr_db": val, "steps": steps})
+    log(f"vae done: held-out PSNR {val:.2f} dB")
+
+
+def load_vae(work: Workdir):
+    vae = arch.make_vae()
+    vae.load_state_dict(load_checkpoint(work.root / "vae.pt")["model"])
+    return vae.eval()
+
+
+# 3. Latents ------------------------------------------------------------------------------------
+def stage_latents(work: Workdir) -> None:
+    import torch
+
+    pixels, _ = load_data(work)
+    vae = load_vae(work)
+    f = arch.VAE_FACTOR
+    out = np.lib.format.open_memmap(work.root / "latents.npy", "w+", np.float16, (len(pixels), 4, SCENE_H // f, SCENE_W // f))
+    with torch.inference_mode():
+        for i in range(0, len(pixels), 64):
+            x = to_tensor(pixels[i : i + 64])
+            out[i : i + 64] = vae.encode(x).latent_dist.mean.numpy().astype(np.float16)
+    out.flush()
+    std = float(np.asarray(out[:2000], np.float32).std())
+    work.mark_done("latents", {"scaling_factor": 1.0 / std})
+    log(f"latents: encoded {len(pixels)} scenes, latent std {std:.4f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stages", nargs="*", default=["all"], help=f"any of {', '.join(STAGES)} or all")
+    parser.add_argument("--work", type=Path, default=Path("checkpoints/builtin"))
+    parser.add_argument("--out", type=Path, default=Path("resources/models"))
+    parser.add_argument("--scenes", type=int, default=12000)
+    parser.add_argument("--vae-steps", type=int, default=2400)
+    parser.add_argument("--unet-steps", type=int, default=3000)
+    parser.add_argument("--inpaint-steps", type=int, default=800)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work = Workdir(args.work)
+    wanted = STAGES if "all" in args.stages else tuple(args.stages)
+    runners = {
+        "data": lambda: stage_data(work, args.scenes),
+        "vae": lambda: stage_vae(work, args.vae_steps),
+        "latents": lambda: stage_latents(work),
+    }
+    for stage in STAGES:
+        if stage in wanted and not work.done(stage):
+            log(f"stage {stage}")
+            runners[stage]()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
