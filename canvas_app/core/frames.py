@@ -1,0 +1,137 @@
+"""Prompt frames (rectangles on the canvas with generation settings) and accepted patches."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from canvas_app.core.request import BUILTIN_MODEL
+
+SNAP = 8
+
+
+def snap(value: float) -> int:
+    """Round to the nearest multiple of 8 (the latent grid of every model we run)."""
+    return int(round(value / SNAP)) * SNAP
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class PromptFrame:
+    """A rectangle on the canvas plus the settings of the generations made for it.
+
+    Position and size are snapped to multiples of 8 on construction; the size is at least 8.
+    ``seed`` -1 means "a new random seed for every generation".
+    """
+
+    x: int = 0
+    y: int = 0
+    w: int = 512
+    h: int = 512
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = -1
+    steps: int = 20
+    guidance: float = 5.0
+    strength: float = 0.75
+    scheduler: str = "Euler a"
+    model: str = BUILTIN_MODEL
+    batch: int = 1
+    id: str = field(default_factory=new_id)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "x", snap(self.x))
+        object.__setattr__(self, "y", snap(self.y))
+        object.__setattr__(self, "w", max(SNAP, snap(self.w)))
+        object.__setattr__(self, "h", max(SNAP, snap(self.h)))
+        if not self.id or not isinstance(self.id, str):
+            raise ValueError(f"frame id must be a non-empty string, got {self.id!r}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength must be within 0..1, got {self.strength}")
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+    def with_changes(self, **changes: Any) -> PromptFrame:
+        return replace(self, **changes)
+
+    def moved_to(self, x: float, y: float) -> PromptFrame:
+        return replace(self, x=int(round(x)), y=int(round(y)))
+
+    def resized(self, x: float, y: float, w: float, h: float) -> PromptFrame:
+        return replace(self, x=int(round(x)), y=int(round(y)), w=int(round(w)), h=int(round(h)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PromptFrame:
+        _check_keys(cls, data)
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """An accepted generation written into the image: where, from which frame, with which request.
+
+    ``request_json`` is ``GenerationRequest.to_json(include_pixels=False)`` with the candidate's
+    actual seed, so a patch can be re-rolled from its frame with the same settings.
+    """
+
+    frame_id: str
+    x: int
+    y: int
+    w: int
+    h: int
+    seed: int
+    request_json: str
+    created: float = 0.0
+    id: str = field(default_factory=new_id)
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Patch:
+        _check_keys(cls, data)
+        return cls(**data)
+
+
+@dataclass
+class ViewState:
+    """Where the artist was looking: canvas point at the centre of the view and zoom factor."""
+
+    center_x: float = 0.0
+    center_y: float = 0.0
+    zoom: float = 1.0
+    active_frame: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ViewState:
+        _check_keys(cls, data)
+        return cls(**data)
+
+
+def _check_keys(cls: type, data: dict[str, Any]) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown fields {', '.join(sorted(unknown))}")

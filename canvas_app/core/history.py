@@ -1,0 +1,208 @@
+"""Undo/redo: every document edit is a command that can be undone and redone.
+
+Pixel commands keep only the tiles they touched, before and after, as copy-on-write references
+(see ``raster.py``), so a stroke over two tiles costs two tiles of history, not a canvas. The history
+drops its oldest commands once their tiles exceed ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import count
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from canvas_app.core.frames import Patch, PromptFrame
+from canvas_app.core.raster import Rect, TileKey
+
+if TYPE_CHECKING:
+    from canvas_app.core.document import Document
+
+Layer = Literal["image", "mask"]
+DEFAULT_MAX_BYTES = 512 * 2**20
+
+_ids = count(1)
+
+
+class Command:
+    """An edit that has been applied to the document and can be undone and redone."""
+
+    label: str = ""
+
+    def undo(self, doc: Document) -> None:
+        raise NotImplementedError
+
+    def redo(self, doc: Document) -> None:
+        raise NotImplementedError
+
+    @property
+    def nbytes(self) -> int:
+        return 0
+
+
+@dataclass(eq=False)
+class TilesCommand(Command):
+    """Pixels of one layer changed: the touched tiles before and after (None = empty tile)."""
+
+    layer: Layer
+    before: dict[TileKey, np.ndarray | None]
+    after: dict[TileKey, np.ndarray | None]
+    rect: Rect
+    label: str = "Paint"
+
+    def undo(self, doc: Document) -> None:
+        doc._restore_tiles(self.layer, self.before, self.rect)
+
+    def redo(self, doc: Document) -> None:
+        doc._restore_tiles(self.layer, self.after, self.rect)
+
+    @property
+    def nbytes(self) -> int:
+        tiles = [t for t in self.before.values() if t is not None]
+        tiles += [t for t in self.after.values() if t is not None]
+        return sum(t.nbytes for t in tiles)
+
+
+@dataclass(eq=False)
+class FrameCommand(Command):
+    """A frame added (before None), removed (after None) or changed; ``index`` keeps its order."""
+
+    before: PromptFrame | None
+    after: PromptFrame | None
+    index: int
+    label: str = "Edit frame"
+
+    def undo(self, doc: Document) -> None:
+        doc._put_frame(self.after, self.before, self.index)
+
+    def redo(self, doc: Document) -> None:
+        doc._put_frame(self.before, self.after, self.index)
+
+
+@dataclass(eq=False)
+class PatchCommand(Command):
+    """A patch added to (or removed from) the list of patches."""
+
+    patch: Patch
+    index: int
+    add: bool = True
+    label: str = "Accept patch"
+
+    def undo(self, doc: Document) -> None:
+        doc._put_patch(self.patch, self.index, not self.add)
+
+    def redo(self, doc: Document) -> None:
+        doc._put_patch(self.patch, self.index, self.add)
+
+
+@dataclass(eq=False)
+class GroupCommand(Command):
+    """Several commands undone and redone as one (a whole stroke, a patch and its pixels)."""
+
+    commands: list[Command] = field(default_factory=list)
+    label: str = "Edit"
+
+    def undo(self, doc: Document) -> None:
+        for cmd in reversed(self.commands):
+            cmd.undo(doc)
+
+    def redo(self, doc: Document) -> None:
+        for cmd in self.commands:
+            cmd.redo(doc)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self.commands)
+
+
+class History:
+    """Undo and redo stacks with a memory bound.
+
+    ``state`` identifies the document state (the command on top of the undo stack); the document
+    compares it with the state it was saved at to know whether it is modified.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_commands: int = 10_000) -> None:
+        self.max_bytes = max_bytes
+        self.max_commands = max_commands
+        self._undo: list[tuple[int, Command]] = []
+        self._redo: list[tuple[int, Command]] = []
+        self._groups: list[GroupCommand] = []
+        self.dropped = 0
+
+    @property
+    def state(self) -> int:
+        return self._undo[-1][0] if self._undo else 0
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo) and not self._groups
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo) and not self._groups
+
+    @property
+    def undo_label(self) -> str | None:
+        return self._undo[-1][1].label if self._undo else None
+
+    @property
+    def redo_label(self) -> str | None:
+        return self._redo[-1][1].label if self._redo else None
+
+    def __len__(self) -> int:
+        return len(self._undo)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for _, c in self._undo) + sum(c.nbytes for _, c in self._redo)
+
+    def push(self, command: Command) -> None:
+        """Record a command that has already been applied; clears the redo stack."""
+        if self._groups:
+            self._groups[-1].commands.append(command)
+            return
+        self._undo.append((next(_ids), command))
+        self._redo.clear()
+        self._enforce_bounds()
+
+    @contextmanager
+    def group(self, label: str) -> Iterator[GroupCommand]:
+        """Collect every command pushed inside the block into one undo step (nestable)."""
+        group = GroupCommand(label=label)
+        self._groups.append(group)
+        try:
+            yield group
+        finally:
+            self._groups.pop()
+            if group.commands:
+                self.push(group)
+
+    def pop_undo(self) -> Command | None:
+        if not self.can_undo:
+            return None
+        entry = self._undo.pop()
+        self._redo.append(entry)
+        return entry[1]
+
+    def pop_redo(self) -> Command | None:
+        if not self.can_redo:
+            return None
+        entry = self._redo.pop()
+        self._undo.append(entry)
+        return entry[1]
+
+    def clear(self) -> None:
+        self._undo.clear()
+        self._redo.clear()
+
+    def _enforce_bounds(self) -> None:
+        # The newest command always stays, even when it alone is over the bound.
+        total = self.nbytes
+        while len(self._undo) > 1 and (total > self.max_bytes or len(self._undo) > self.max_commands):
+            _, oldest = self._undo.pop(0)
+            total -= oldest.nbytes
+            self.dropped += 1
