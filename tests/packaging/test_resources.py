@@ -1,0 +1,41 @@
+"""resources_dir() finds the folder in a checkout, under an override, and inside a PyInstaller bundle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from canvas_app import resources
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_source_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(resources.ENV_OVERRIDE, raising=False)
+    assert resources.resources_dir() == ROOT / "resources"
+    assert resources.builtin_model_dir() == ROOT / "resources" / "models" / "builtin"
+    assert resources.builtin_inpaint_model_dir() == ROOT / "resources" / "models" / "builtin-inpaint"
+
+
+def test_env_override_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(resources.ENV_OVERRIDE, str(tmp_path))
+    assert resources.resources_dir() == tmp_path
+    assert resources.icon_path(32) == tmp_path / "icons" / "hicolor" / "32x32" / "apps" / "canvas-app.png"
+
+
+def test_pyinstaller_bundle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "resources").mkdir()
+    monkeypatch.delenv(resources.ENV_OVERRIDE, raising=False)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    assert resources.resources_dir() == tmp_path / "resources"
+
+
+def test_missing_everywhere_names_the_places(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(resources.ENV_OVERRIDE, str(tmp_path / "nope"))
+    monkeypatch.setattr(resources, "__file__", str(tmp_path / "pkg" / "canvas_app" / "resources.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        resources.resources_dir()
