@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 
 from canvas_app.engine.api import (
-    CancelToken,
     Cancelled,
+    CancelToken,
     EngineEvent,
     Failed,
     Finished,
@@ -87,7 +87,9 @@ class FakeEngine:
                 emit(Cancelled(request_id, step))
                 return
             for index, (x, y, w, h) in enumerate(tiles):
-                preview = (first[y : y + h : 4, x : x + w : 4] * ((step + 1) / request.steps)).astype(np.uint8)
+                preview = (first[y : y + h : 4, x : x + w : 4] * ((step + 1) / request.steps)).astype(
+                    np.uint8
+                )
                 emit(Progress(request_id, step + 1, request.steps, index, (x, y, w, h), preview))
             time.sleep(self.step_delay)
         candidates = []

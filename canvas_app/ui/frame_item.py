@@ -1,0 +1,174 @@
+"""A prompt frame on the canvas: outline, resize handles, prompt badge, live previews, staged result.
+
+The item mirrors a :class:`PromptFrame`; it owns only display state (previews, progress, the staged
+candidate), never document state.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from canvas_app.core.frames import PromptFrame
+
+ACCENT = QColor(80, 160, 255)
+IDLE = QColor(230, 230, 230)
+HANDLE_PX = 8  # on screen
+
+
+class FrameBadge(QGraphicsItem):
+    """The prompt, mode and progress above the frame, at a constant size on screen."""
+
+    WIDTH = 260
+
+    def __init__(self, parent: FrameItem) -> None:
+        super().__init__(parent)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._font = QFont()
+        self._font.setPointSizeF(9)
+        self._metrics = QFontMetrics(self._font)
+        self.title = ""
+        self.status = ""
+        self.fraction: float | None = None
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, -44, self.WIDTH, 44)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        frame_item = self.parentItem()
+        selected = isinstance(frame_item, FrameItem) and frame_item.selected
+        lines = [self.title or "(no prompt)"]
+        if self.status:
+            lines.append(self.status)
+        h = 4 + 16 * len(lines) + (6 if self.fraction is not None else 0)
+        box = QRectF(0, -h - 2, self.WIDTH, h)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(20, 20, 24, 200))
+        painter.drawRoundedRect(box, 3, 3)
+        painter.setFont(self._font)
+        painter.setPen(ACCENT if selected else IDLE)
+        y = box.top() + 14
+        for line in lines:
+            painter.drawText(
+                QPointF(5, y), self._metrics.elidedText(line, Qt.TextElideMode.ElideRight, self.WIDTH - 10)
+            )
+            y += 16
+        if self.fraction is not None:
+            bar = QRectF(5, box.bottom() - 7, self.WIDTH - 10, 4)
+            painter.setBrush(QColor(255, 255, 255, 50))
+            painter.drawRect(bar)
+            painter.setBrush(ACCENT)
+            painter.drawRect(
+                QRectF(bar.left(), bar.top(), bar.width() * max(0.0, min(1.0, self.fraction)), 4)
+            )
+
+
+class FrameItem(QGraphicsItem):
+    """Draws one frame. Position is the frame's (x, y) in canvas pixels; the item is the frame's size."""
+
+    def __init__(self, frame: PromptFrame) -> None:
+        super().__init__()
+        self.setZValue(10)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # tools do the hit testing
+        self.frame = frame
+        self.selected = False
+        self.mode_label = ""
+        self._previews: dict[int, tuple[QRectF, QImage]] = {}
+        self._staged: QImage | None = None
+        self._staged_rect = QRectF()
+        self.badge = FrameBadge(self)
+        self.set_frame(frame)
+
+    # -- mirroring -------------------------------------------------------------------------------
+    def set_frame(self, frame: PromptFrame) -> None:
+        if (frame.w, frame.h) != (self.frame.w, self.frame.h):
+            self.prepareGeometryChange()
+        self.frame = frame
+        self.setPos(frame.x, frame.y)
+        self._refresh_title()
+        self.update()
+
+    def set_selected(self, selected: bool) -> None:
+        self.selected = selected
+        self.setZValue(11 if selected else 10)
+        self.update()
+        self.badge.update()
+
+    def set_mode_label(self, label: str) -> None:
+        self.mode_label = label
+        self._refresh_title()
+
+    def set_status(self, status: str, fraction: float | None = None) -> None:
+        self.badge.status = status
+        self.badge.fraction = fraction
+        self.badge.update()
+
+    def _refresh_title(self) -> None:
+        prefix = f"[{self.mode_label}] " if self.mode_label else ""
+        self.badge.title = prefix + (self.frame.prompt.strip().replace("\n", " ") or "(no prompt)")
+        self.badge.update()
+
+    # -- previews and staging (canvas rectangles) ------------------------------------------------
+    def set_preview(self, tile: int, canvas_rect: QRectF, image: QImage) -> None:
+        """Show ``image`` stretched over ``canvas_rect`` (a tile of the running generation)."""
+        self._previews[tile] = (canvas_rect.translated(-self.pos()), image)
+        self.update()
+
+    def clear_previews(self) -> None:
+        if self._previews:
+            self._previews.clear()
+            self.update()
+
+    def has_previews(self) -> bool:
+        return bool(self._previews)
+
+    def set_staged(self, image: QImage | None, canvas_rect: QRectF | None = None) -> None:
+        self._staged = image
+        self._staged_rect = (
+            canvas_rect or QRectF(self.frame.x, self.frame.y, self.frame.w, self.frame.h)
+        ).translated(-self.pos())
+        self.update()
+
+    @property
+    def staged(self) -> QImage | None:
+        return self._staged
+
+    # -- QGraphicsItem ---------------------------------------------------------------------------
+    def boundingRect(self) -> QRectF:
+        pad = 2.0
+        return QRectF(-pad, -pad, self.frame.w + 2 * pad, self.frame.h + 2 * pad)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        inner = QRectF(0, 0, self.frame.w, self.frame.h)
+        painter.save()
+        painter.setClipRect(inner)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        if self._staged is not None:
+            painter.drawImage(self._staged_rect, self._staged)
+        else:
+            for rect, image in self._previews.values():
+                painter.drawImage(rect, image)
+        painter.restore()
+        pen = QPen(ACCENT if self.selected else IDLE, 2 if self.selected else 1)
+        pen.setCosmetic(True)
+        if not self.selected:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(inner)
+        if self.selected:
+            self._paint_handles(painter, inner)
+
+    def _paint_handles(self, painter: QPainter, inner: QRectF) -> None:
+        scale = painter.worldTransform().m11() or 1.0
+        s = HANDLE_PX / scale
+        painter.setBrush(QBrush(ACCENT))
+        painter.setPen(Qt.PenStyle.NoPen)
+        for p in (inner.topLeft(), inner.topRight(), inner.bottomLeft(), inner.bottomRight()):
+            painter.drawRect(QRectF(p.x() - s / 2, p.y() - s / 2, s, s))

@@ -1,0 +1,117 @@
+"""The state shared by the canvas, the tools and the panels: document, selection, brushes, colour.
+
+It is the one place the window swaps documents (new/open); everything else asks it for ``doc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import QObject, Signal
+
+from canvas_app.core.brush import BrushSettings
+from canvas_app.core.document import Document
+from canvas_app.ui.canvas_view import CanvasView
+from canvas_app.ui.scene import CanvasScene
+
+MIN_BRUSH = 1.0
+MAX_BRUSH = 2000.0
+
+
+class Workspace(QObject):
+    """Document + scene + view + tool settings. Brush settings are kept per brush family:
+    ``mask`` (mask brush and mask eraser), ``paint`` and ``eraser``."""
+
+    document_replaced = Signal()
+    selection_changed = Signal(str)  # frame id or ""
+    brush_changed = Signal(str)  # family
+    color_changed = Signal(tuple)
+    tool_changed = Signal(str)
+
+    def __init__(self, doc: Document | None = None) -> None:
+        super().__init__()
+        self.doc = doc or Document()
+        self.scene = CanvasScene(self.doc)
+        self.view = CanvasView(self.scene)
+        self.selected_frame_id = ""
+        self.brushes: dict[str, BrushSettings] = {
+            "mask": BrushSettings(size=48, hardness=0.7, opacity=1.0),
+            "paint": BrushSettings(size=16, hardness=0.9, opacity=1.0),
+            "eraser": BrushSettings(size=48, hardness=0.8, opacity=1.0),
+        }
+        self.color: tuple[int, int, int] = (20, 20, 20)
+        self.tools: dict = {}
+        self.tool_name = ""
+        self.scene.relay.frame_removed.connect(self._on_frame_removed)
+
+    # -- document --------------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        self.view.cancel_drag()
+        self.select_frame("")
+        self.doc = doc
+        self.scene.set_document(doc)
+        self.document_replaced.emit()
+
+    # -- selection -------------------------------------------------------------------------------
+    def select_frame(self, frame_id: str) -> None:
+        if frame_id == self.selected_frame_id:
+            return
+        old = self.scene.frame_items.get(self.selected_frame_id)
+        if old is not None:
+            old.set_selected(False)
+        self.selected_frame_id = frame_id
+        new = self.scene.frame_items.get(frame_id)
+        if new is not None:
+            new.set_selected(True)
+        self.selection_changed.emit(frame_id)
+
+    def _on_frame_removed(self, frame_id: str) -> None:
+        if frame_id == self.selected_frame_id:
+            self.selected_frame_id = ""
+            self.selection_changed.emit("")
+
+    # -- brushes ---------------------------------------------------------------------------------
+    def brush(self, family: str) -> BrushSettings:
+        settings = self.brushes[family]
+        if family == "paint":
+            settings = replace(settings, color=self.color)
+        return settings
+
+    def set_brush(self, family: str, **changes: object) -> None:
+        current = self.brushes[family]
+        if "size" in changes:
+            changes["size"] = min(MAX_BRUSH, max(MIN_BRUSH, float(changes["size"])))  # type: ignore[arg-type]
+        new = replace(current, **changes)  # type: ignore[arg-type]
+        if new != current:
+            self.brushes[family] = new
+            self.brush_changed.emit(family)
+
+    def scale_brush(self, factor: float) -> None:
+        """``[`` / ``]``: resize the brush of the active tool."""
+        tool = self.tools.get(self.tool_name)
+        family = getattr(tool, "family", None)
+        if family:
+            self.set_brush(family, size=round(self.brushes[family].size * factor, 1))
+
+    def set_color(self, color: tuple[int, int, int]) -> None:
+        color = (int(color[0]), int(color[1]), int(color[2]))
+        if color != self.color:
+            self.color = color
+            self.color_changed.emit(color)
+
+    # -- tools -----------------------------------------------------------------------------------
+    def set_tool(self, name: str) -> None:
+        if name not in self.tools:
+            raise KeyError(f"no tool named {name!r}")
+        if name == self.tool_name:
+            return
+        self.view.cancel_drag()
+        old = self.tools.get(self.tool_name)
+        if old is not None:
+            old.deactivate()
+        self.tool_name = name
+        tool = self.tools[name]
+        self.view.tool = tool
+        self.view.viewport().setCursor(tool.cursor())
+        tool.activate()
+        self.tool_changed.emit(name)
