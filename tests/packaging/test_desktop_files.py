@@ -140,3 +140,41 @@ def test_install_refuses_unknown_argument_and_unsafe_exec(tmp_path: Path) -> Non
     result = _run_install(tmp_path / "d", "--exec", "/opt/$HOME/canvas-app")
     assert result.returncode == 2 and "dollar" in result.stderr
     assert not (tmp_path / "d" / "applications" / "canvas-app.desktop").exists()
+
+
+def _magic_matches(match, data: bytes) -> bool:
+    """Evaluate one shared-mime-info <match> (string type only) and its children against ``data``."""
+    assert match.get("type") == "string"
+    value = match.get("value").encode("latin-1").decode("unicode_escape").encode("latin-1")
+    offset = int(match.get("offset"))
+    if data[offset : offset + len(value)] != value:
+        return False
+    children = match.findall(f"{NS}match")
+    return not children or any(_magic_matches(c, data) for c in children)
+
+
+def _sniff(data: bytes) -> set[str]:
+    import xml.etree.ElementTree as ET
+
+    found = set()
+    for el in ET.parse(MIME_XML).getroot().iter(f"{NS}mime-type"):
+        for magic in el.findall(f"{NS}magic"):
+            if any(_magic_matches(m, data) for m in magic.findall(f"{NS}match")):
+                found.add(el.get("type"))
+    return found
+
+
+def test_magic_recognises_files_written_by_core(tmp_path: Path) -> None:
+    # Ties the MIME magic to what core's project writer and OpenRaster exporter really write.
+    import numpy as np
+
+    from canvas_app.core.document import Document
+    from canvas_app.core.project_file import export_ora, save_project
+
+    doc = Document()
+    doc.paste(0, 0, np.full((8, 8, 4), 200, dtype=np.uint8))
+    save_project(doc, tmp_path / "a.canvas")
+    export_ora(doc, tmp_path / "a.ora")
+    assert _sniff((tmp_path / "a.canvas").read_bytes()[:128]) == {MIME_TYPE}
+    assert _sniff((tmp_path / "a.ora").read_bytes()[:128]) == {"image/openraster"}
+    assert _sniff(b"PK\003\004" + b"\0" * 124) == set()
