@@ -1,0 +1,267 @@
+"""The side panel that edits the selected frame and runs it: prompt, settings, mode, progress."""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from canvas_app.core.frames import PromptFrame
+from canvas_app.core.generation import MAX_SEED
+from canvas_app.core.request import Mode
+from canvas_app.ui.generation import GenerationController, JobState
+from canvas_app.ui.models import SCHEDULERS, ModelEntry
+from canvas_app.ui.workspace import Workspace
+
+COMMIT_DELAY_MS = 400
+MODE_TEXT = {
+    Mode.TXT2IMG: "txt2img: the frame is empty",
+    Mode.IMG2IMG: "img2img: redraws the whole frame",
+    Mode.INPAINT: "inpaint: regenerates the masked area",
+    Mode.OUTPAINT: "outpaint: fills the empty part",
+}
+
+
+class FramePanel(QWidget):
+    """Edits ``ws.selected_frame_id``. Text edits are committed to the document after a short pause
+    (one undo step per pause, not per key)."""
+
+    add_model_file = Signal()
+    add_model_folder = Signal()
+
+    def __init__(self, ws: Workspace, gen: GenerationController) -> None:
+        super().__init__()
+        self.ws = ws
+        self.gen = gen
+        self._loading = False
+        self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
+        self._commit_timer.timeout.connect(self.commit_text)
+
+        self.prompt = QPlainTextEdit(placeholderText="Describe what to paint in the frame")
+        self.prompt.setObjectName("prompt")
+        self.prompt.setMaximumHeight(90)
+        self.negative = QPlainTextEdit(placeholderText="What to avoid")
+        self.negative.setObjectName("negative")
+        self.negative.setMaximumHeight(50)
+        self.model = QComboBox(objectName="model")
+        self.add_model = QToolButton(text="+", toolTip="Add a model file or folder")
+        self.add_model.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.add_model.addAction("Add model file…", self.add_model_file.emit)
+        self.add_model.addAction("Add model folder…", self.add_model_folder.emit)
+        self.scheduler = QComboBox(objectName="scheduler")
+        self.scheduler.addItems(SCHEDULERS)
+        self.steps = QSpinBox(minimum=1, maximum=150, value=20, objectName="steps")
+        self.guidance = QDoubleSpinBox(
+            minimum=0.0, maximum=30.0, singleStep=0.5, value=5.0, objectName="guidance"
+        )
+        self.strength = QDoubleSpinBox(
+            minimum=0.0, maximum=1.0, singleStep=0.05, value=0.75, objectName="strength"
+        )
+        # A double spin box with no decimals: seeds go up to 2**32 - 1, past QSpinBox's int range.
+        self.seed = QDoubleSpinBox(minimum=0, maximum=MAX_SEED, decimals=0, objectName="seed")
+        self.seed_lock = QCheckBox("lock", toolTip="Use this seed every time (unlocked: a new seed per run)")
+        self.dice = QToolButton(text="🎲", toolTip="New random seed")
+        self.batch = QSpinBox(minimum=1, maximum=16, value=1, objectName="batch")
+        self.mode_label = QLabel(objectName="mode")
+        self.mode_label.setWordWrap(True)
+        self.generate_button = QPushButton("Generate", objectName="generate", toolTip="Ctrl+Enter")
+        self.generate_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel", objectName="cancel", toolTip="Esc")
+        self.progress = QProgressBar(objectName="progress", textVisible=True)
+        self.progress.setRange(0, 1000)
+        self.status = QLabel(objectName="status")
+        self.status.setWordWrap(True)
+
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.add_model)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.dice)
+        seed_row.addWidget(self.seed_lock)
+        form = QFormLayout()
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Negative", self.negative)
+        form.addRow("Model", model_row)
+        form.addRow("Sampler", self.scheduler)
+        form.addRow("Steps", self.steps)
+        form.addRow("Guidance", self.guidance)
+        form.addRow("Strength", self.strength)
+        form.addRow("Seed", seed_row)
+        form.addRow("Batch", self.batch)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        self.hint = QLabel("Draw a frame with the Frame tool (F), or press Generate to make one here.")
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
+        layout.addLayout(form)
+        layout.addWidget(self.mode_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+
+        for edit in (self.prompt, self.negative):
+            edit.textChanged.connect(self._text_edited)
+        self.model.activated.connect(lambda _i: self._commit(model=self.model.currentData() or "builtin"))
+        self.scheduler.activated.connect(lambda _i: self._commit(scheduler=self.scheduler.currentText()))
+        self.steps.valueChanged.connect(lambda v: self._commit(steps=int(v)))
+        self.guidance.valueChanged.connect(lambda v: self._commit(guidance=float(v)))
+        self.strength.valueChanged.connect(lambda v: self._commit(strength=round(float(v), 4)))
+        self.batch.valueChanged.connect(lambda v: self._commit(batch=int(v)))
+        self.seed.valueChanged.connect(self._seed_edited)
+        self.seed_lock.toggled.connect(self._seed_edited)
+        self.dice.clicked.connect(self.roll_seed)
+        ws.selection_changed.connect(lambda _id: self.refresh())
+        ws.scene.relay.frame_changed.connect(self._frame_changed)
+        gen.job_changed.connect(self._job_changed)
+        gen.staging_changed.connect(self._job_changed)
+        self.refresh()
+
+    # -- models ----------------------------------------------------------------------------------
+    def set_models(self, entries: list[ModelEntry]) -> None:
+        current = self.model.currentData()
+        self.model.clear()
+        for entry in entries:
+            self.model.addItem(entry.label, entry.model)
+            self.model.setItemData(self.model.count() - 1, entry.model, Qt.ItemDataRole.ToolTipRole)
+        self._select_model(current or "builtin")
+
+    def _select_model(self, model: str) -> None:
+        index = self.model.findData(model)
+        if index < 0:
+            self.model.addItem(model.rsplit("/", 1)[-1], model)
+            index = self.model.count() - 1
+        self.model.setCurrentIndex(index)
+
+    # -- frame <-> widgets -----------------------------------------------------------------------
+    @property
+    def frame(self) -> PromptFrame | None:
+        return self.ws.doc.frames.get(self.ws.selected_frame_id)
+
+    def refresh(self) -> None:
+        """Load the selected frame into the widgets."""
+        frame = self.frame
+        self._loading = True
+        try:
+            enabled = frame is not None
+            for w in (
+                self.prompt,
+                self.negative,
+                self.model,
+                self.scheduler,
+                self.steps,
+                self.guidance,
+                self.strength,
+                self.seed,
+                self.seed_lock,
+                self.dice,
+                self.batch,
+            ):
+                w.setEnabled(enabled)
+            self.hint.setVisible(not enabled)
+            if frame is not None:
+                if self.prompt.toPlainText() != frame.prompt:
+                    self.prompt.setPlainText(frame.prompt)
+                if self.negative.toPlainText() != frame.negative_prompt:
+                    self.negative.setPlainText(frame.negative_prompt)
+                self._select_model(frame.model)
+                self.scheduler.setCurrentText(frame.scheduler)
+                self.steps.setValue(frame.steps)
+                self.guidance.setValue(frame.guidance)
+                self.strength.setValue(frame.strength)
+                self.batch.setValue(frame.batch)
+                self.seed_lock.setChecked(frame.seed >= 0)
+                shown = (
+                    frame.seed
+                    if frame.seed >= 0
+                    else self.gen.last_seed.get(frame.id, int(self.seed.value()))
+                )
+                self.seed.setValue(shown)
+        finally:
+            self._loading = False
+        self.refresh_mode()
+        self._job_changed(self.ws.selected_frame_id)
+
+    def refresh_mode(self) -> None:
+        frame = self.frame
+        if frame is None:
+            self.mode_label.setText("")
+            return
+        mode = self.gen.mode_for(frame.id)
+        self.mode_label.setText(f"Mode: {MODE_TEXT[mode]}")
+        self.strength.setEnabled(mode != Mode.TXT2IMG)
+        item = self.ws.scene.frame_items.get(frame.id)
+        if item is not None:
+            item.set_mode_label(mode.value)
+
+    def _frame_changed(self, frame_id: str) -> None:
+        if frame_id == self.ws.selected_frame_id and not self._commit_timer.isActive():
+            self.refresh()
+
+    def _text_edited(self) -> None:
+        if not self._loading:
+            self._commit_timer.start()
+
+    def commit_text(self) -> None:
+        """Write pending prompt edits to the frame now (before a run, on focus loss)."""
+        self._commit_timer.stop()
+        self._commit(
+            label="Edit prompt", prompt=self.prompt.toPlainText(), negative_prompt=self.negative.toPlainText()
+        )
+
+    def _seed_edited(self, *_args: object) -> None:
+        self._commit(seed=int(self.seed.value()) if self.seed_lock.isChecked() else -1)
+
+    def roll_seed(self) -> None:
+        self._loading = True  # one undo step for lock + value
+        self.seed_lock.setChecked(True)
+        self.seed.setValue(random.randint(0, MAX_SEED))
+        self._loading = False
+        self._seed_edited()
+
+    def _commit(self, label: str = "Edit frame", **changes: object) -> None:
+        frame = self.frame
+        if self._loading or frame is None:
+            return
+        if all(getattr(frame, k) == v for k, v in changes.items()):
+            return
+        try:
+            self.ws.doc.update_frame(frame.id, label, **changes)
+        except ValueError as exc:
+            self.status.setText(str(exc))
+
+    # -- progress --------------------------------------------------------------------------------
+    def _job_changed(self, frame_id: str) -> None:
+        if frame_id != self.ws.selected_frame_id:
+            self.cancel_button.setEnabled(self.gen.busy)
+            return
+        text, fraction = self.gen.status_text(frame_id) if frame_id else ("", None)
+        jobs = self.gen.active_jobs(frame_id) if frame_id else []
+        self.cancel_button.setEnabled(self.gen.busy)
+        self.progress.setVisible(bool(jobs))
+        self.progress.setValue(int((fraction or 0.0) * 1000))
+        failed = [j for j in self.gen.jobs.values() if j.frame.id == frame_id and j.state == JobState.FAILED]
+        if not text and failed:
+            text = f"Failed: {failed[-1].message}"
+        self.status.setText(text)
+        if frame_id and frame_id in self.gen.last_seed and not self.seed_lock.isChecked():
+            self._loading = True
+            self.seed.setValue(self.gen.last_seed[frame_id])
+            self._loading = False

@@ -1,0 +1,328 @@
+"""Generation jobs on the GUI side: queue per frame, live previews, staging, accept, re-roll.
+
+Each job moves through an explicit state machine (queued -> running -> finished | cancelled |
+failed); widgets only react to ``job_changed`` / ``staging_changed``. Results are staged per frame
+(candidates accumulate across "generate more") until the artist accepts one (one undoable patch) or
+discards them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from PySide6.QtCore import QObject, QRectF, Signal
+
+from canvas_app.core.frames import Patch, PromptFrame
+from canvas_app.core.generation import MAX_SEED, accept_result, mode_for_frame, request_for_frame
+from canvas_app.core.request import GenerationRequest, Mode
+from canvas_app.engine.api import Cancelled, Failed, Finished, Progress, Started
+from canvas_app.ui.qimage import array_to_qimage
+from canvas_app.ui.workspace import Workspace
+from canvas_app.workers.engine_worker import EngineWorker
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass
+class Job:
+    request_id: int
+    frame: PromptFrame  # the frame as it was when the job was queued
+    request: GenerationRequest
+    state: JobState = JobState.QUEUED
+    step: int = 0
+    total: int = 0
+    tiles: int = 1
+    tile: int = 0
+    started_at: float = 0.0
+    queued_at: float = field(default_factory=time.perf_counter)
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        if self.total <= 0:
+            return 0.0
+        return min(1.0, ((self.step - 1) + (self.tile + 1) / max(self.tiles, 1)) / self.total)
+
+    def eta_seconds(self) -> float | None:
+        f = self.fraction
+        if self.state != JobState.RUNNING or f <= 0.02:
+            return None
+        elapsed = time.perf_counter() - self.started_at
+        return elapsed * (1.0 - f) / f
+
+
+@dataclass
+class Candidate:
+    frame: PromptFrame
+    request: GenerationRequest
+    image: np.ndarray  # the request's full output (crop incl. context)
+    seed: int
+
+
+@dataclass
+class Staging:
+    candidates: list[Candidate] = field(default_factory=list)
+    index: int = 0
+
+    @property
+    def current(self) -> Candidate | None:
+        return self.candidates[self.index] if self.candidates else None
+
+
+def frame_pixels(candidate: Candidate) -> np.ndarray:
+    """The part of a candidate that lies inside its frame (what accepting it writes)."""
+    ox, oy = candidate.request.origin
+    f = candidate.frame
+    return candidate.image[f.y - oy : f.y - oy + f.h, f.x - ox : f.x - ox + f.w]
+
+
+class GenerationController(QObject):
+    """Turns frames into engine requests and engine events into canvas previews and staging."""
+
+    job_changed = Signal(str)  # frame id
+    staging_changed = Signal(str)  # frame id
+    error = Signal(str)  # a message for a person
+    busy_changed = Signal(bool)
+    accepted = Signal(str, str)  # frame id, patch id
+
+    def __init__(self, ws: Workspace, worker: EngineWorker) -> None:
+        super().__init__()
+        self.ws = ws
+        self.worker = worker
+        self.jobs: dict[int, Job] = {}
+        self.staging: dict[str, Staging] = {}
+        self.last_seed: dict[str, int] = {}
+        self.context_padding = 32
+        worker.started.connect(self._on_started)
+        worker.progress.connect(self._on_progress)
+        worker.finished.connect(self._on_finished)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.failed.connect(self._on_failed)
+        ws.document_replaced.connect(self._on_document_replaced)
+
+    # -- queries ---------------------------------------------------------------------------------
+    def active_jobs(self, frame_id: str | None = None) -> list[Job]:
+        return [
+            j
+            for j in self.jobs.values()
+            if j.state in (JobState.QUEUED, JobState.RUNNING) and (frame_id is None or j.frame.id == frame_id)
+        ]
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.active_jobs())
+
+    def mode_for(self, frame_id: str) -> Mode:
+        return mode_for_frame(self.ws.doc, self.ws.doc.frame(frame_id))
+
+    # -- commands --------------------------------------------------------------------------------
+    def generate(self, frame_id: str, seed: int | None = None, **overrides: object) -> int:
+        """Queue a generation for the frame; returns the request id. Raises ValueError with a
+        readable message when the frame cannot be generated."""
+        doc = self.ws.doc
+        frame = doc.frame(frame_id)
+        if seed is None and frame.seed < 0:
+            seed = random.randint(0, MAX_SEED)
+        request = request_for_frame(doc, frame, self.context_padding, seed=seed, **overrides)  # type: ignore[arg-type]
+        self.last_seed[frame_id] = request.seed
+        was_busy = self.busy
+        rid = self.worker.submit(request)
+        self.jobs[rid] = Job(rid, frame, request)
+        self._show_job(frame_id)
+        if not was_busy:
+            self.busy_changed.emit(True)
+        return rid
+
+    def generate_more(self, frame_id: str) -> int:
+        """Another batch with a fresh seed; its candidates join the staged ones."""
+        return self.generate(frame_id, seed=random.randint(0, MAX_SEED))
+
+    def cancel(self, frame_id: str | None = None) -> bool:
+        """Cancel the frame's jobs (or, with None, the running job and everything queued)."""
+        jobs = self.active_jobs(frame_id)
+        for job in jobs:
+            self.worker.cancel(job.request_id)
+        return bool(jobs)
+
+    def reroll_patch(self, patch: Patch, prompt: str | None = None, negative: str | None = None) -> int:
+        """Generate the patch's region again with a new seed (and optionally an edited prompt),
+        with the settings recorded in its lineage. The result is staged on the patch's frame."""
+        doc = self.ws.doc
+        lineage = GenerationRequest.from_json(patch.request_json)
+        frame = doc.frames.get(patch.frame_id)
+        settings = dict(
+            prompt=lineage.prompt if prompt is None else prompt,
+            negative_prompt=lineage.negative_prompt if negative is None else negative,
+            steps=lineage.steps,
+            guidance=lineage.guidance,
+            strength=lineage.strength,
+            scheduler=lineage.scheduler,
+            model=lineage.model,
+        )
+        if frame is None:
+            frame = doc.add_frame(PromptFrame(x=patch.x, y=patch.y, w=patch.w, h=patch.h, **settings))  # type: ignore[arg-type]
+        elif frame.rect != patch.rect or any(getattr(frame, k) != v for k, v in settings.items()):
+            frame = doc.update_frame(
+                frame.id, "Re-roll settings", x=patch.x, y=patch.y, w=patch.w, h=patch.h, **settings
+            )
+        self.ws.select_frame(frame.id)
+        # The original mode: a txt2img patch is re-rolled from scratch, not as img2img of itself.
+        return self.generate(frame.id, seed=random.randint(0, MAX_SEED), mode=lineage.mode)
+
+    def select_candidate(self, frame_id: str, index: int) -> None:
+        staging = self.staging.get(frame_id)
+        if staging is None or not staging.candidates:
+            return
+        staging.index = index % len(staging.candidates)
+        self._show_staging(frame_id)
+
+    def step_candidate(self, frame_id: str, delta: int) -> None:
+        staging = self.staging.get(frame_id)
+        if staging is not None:
+            self.select_candidate(frame_id, staging.index + delta)
+
+    def accept(self, frame_id: str) -> Patch | None:
+        """Write the current candidate into the document as one undoable patch."""
+        staging = self.staging.get(frame_id)
+        if staging is None or staging.current is None:
+            return None
+        cand = staging.current
+        patch = accept_result(self.ws.doc, cand.frame, cand.request, cand.image, cand.seed)
+        del self.staging[frame_id]
+        self._show_staging(frame_id)
+        self.accepted.emit(frame_id, patch.id)
+        return patch
+
+    def discard(self, frame_id: str) -> None:
+        if self.staging.pop(frame_id, None) is not None:
+            self._show_staging(frame_id)
+
+    def shutdown(self) -> None:
+        self.worker.cancel_all()
+
+    # -- worker events ---------------------------------------------------------------------------
+    def _on_started(self, ev: Started) -> None:
+        job = self.jobs.get(ev.request_id)
+        if job is None:
+            return
+        job.state = JobState.RUNNING
+        job.total, job.tiles = ev.total_steps, max(1, ev.tiles)
+        job.started_at = time.perf_counter()
+        item = self.ws.scene.frame_items.get(job.frame.id)
+        if item is not None:
+            item.clear_previews()
+        self._show_job(job.frame.id)
+
+    def _on_progress(self, ev: Progress) -> None:
+        job = self.jobs.get(ev.request_id)
+        if job is None or job.state not in (JobState.RUNNING, JobState.QUEUED):
+            return
+        job.state = JobState.RUNNING
+        job.step, job.total, job.tile = ev.step, ev.total, ev.tile
+        item = self.ws.scene.frame_items.get(job.frame.id)
+        if item is not None and ev.preview is not None:
+            ox, oy = job.request.origin
+            x, y, w, h = ev.tile_box
+            item.set_preview(
+                ev.tile, QRectF(ox + x, oy + y, w, h), array_to_qimage(np.ascontiguousarray(ev.preview))
+            )
+        self._show_job(job.frame.id)
+
+    def _on_finished(self, ev: Finished) -> None:
+        job = self.jobs.get(ev.request_id)
+        if job is None:
+            return
+        job.state = JobState.FINISHED
+        staging = self.staging.setdefault(job.frame.id, Staging())
+        first_new = len(staging.candidates)
+        for image, seed in zip(ev.candidates, ev.seeds, strict=False):
+            staging.candidates.append(Candidate(job.frame, job.request, np.asarray(image), int(seed)))
+        staging.index = min(first_new, len(staging.candidates) - 1)
+        if ev.notices:
+            job.message = "; ".join(ev.notices)
+        self._end_job(job)
+        self._show_staging(job.frame.id)
+
+    def _on_cancelled(self, ev: Cancelled) -> None:
+        job = self.jobs.get(ev.request_id)
+        if job is None:
+            return
+        job.state = JobState.CANCELLED
+        self._end_job(job)
+
+    def _on_failed(self, ev: Failed) -> None:
+        job = self.jobs.get(ev.request_id)
+        if job is None:
+            return
+        job.state = JobState.FAILED
+        job.message = ev.message
+        self._end_job(job)
+        self.error.emit(ev.message)
+
+    def _end_job(self, job: Job) -> None:
+        item = self.ws.scene.frame_items.get(job.frame.id)
+        if item is not None and not self.active_jobs(job.frame.id):
+            item.clear_previews()
+        self._show_job(job.frame.id)
+        if not self.busy:
+            self.busy_changed.emit(False)
+
+    def _on_document_replaced(self) -> None:
+        self.cancel()
+        self.staging.clear()
+        self.jobs = {rid: j for rid, j in self.jobs.items() if j.state in (JobState.QUEUED, JobState.RUNNING)}
+
+    # -- display ---------------------------------------------------------------------------------
+    def status_text(self, frame_id: str) -> tuple[str, float | None]:
+        jobs = self.active_jobs(frame_id)
+        running = [j for j in jobs if j.state == JobState.RUNNING]
+        if running:
+            job = running[0]
+            eta = job.eta_seconds()
+            text = f"step {job.step}/{job.total}"
+            if job.tiles > 1:
+                text += f" · tile {job.tile + 1}/{job.tiles}"
+            if eta is not None:
+                text += f" · {eta:.0f}s left"
+            if len(jobs) > 1:
+                text += f" · +{len(jobs) - 1} queued"
+            return text, job.fraction
+        if jobs:
+            return f"queued ({len(jobs)})", 0.0
+        staging = self.staging.get(frame_id)
+        if staging and staging.candidates:
+            return f"candidate {staging.index + 1}/{len(staging.candidates)} · Enter accepts", None
+        return "", None
+
+    def _show_job(self, frame_id: str) -> None:
+        item = self.ws.scene.frame_items.get(frame_id)
+        if item is not None:
+            text, fraction = self.status_text(frame_id)
+            item.set_status(text, fraction)
+        self.job_changed.emit(frame_id)
+
+    def _show_staging(self, frame_id: str) -> None:
+        item = self.ws.scene.frame_items.get(frame_id)
+        staging = self.staging.get(frame_id)
+        if item is not None:
+            cand = staging.current if staging else None
+            if cand is None:
+                item.set_staged(None)
+            else:
+                f = cand.frame
+                item.set_staged(
+                    array_to_qimage(np.ascontiguousarray(frame_pixels(cand))), QRectF(f.x, f.y, f.w, f.h)
+                )
+            text, fraction = self.status_text(frame_id)
+            item.set_status(text, fraction)
+        self.staging_changed.emit(frame_id)

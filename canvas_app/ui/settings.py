@@ -1,0 +1,66 @@
+"""Persistent settings (QSettings): window layout, last model, device, preview rate, brushes,
+recent files, added models. Values are read with types and defaults so a damaged file cannot
+break the start."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QSettings
+
+T = TypeVar("T")
+ORG = "canvas-app"
+APP = "canvas-app"
+MAX_RECENT = 10
+
+
+class Settings:
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self.q = qsettings if qsettings is not None else QSettings(ORG, APP)
+
+    def get(self, key: str, default: T) -> T:
+        value: Any = self.q.value(key, default)
+        try:
+            if isinstance(default, bool):
+                return (
+                    value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+                ) and True  # type: ignore[return-value]
+            if isinstance(default, int):
+                return int(value)  # type: ignore[return-value]
+            if isinstance(default, float):
+                return float(value)  # type: ignore[return-value]
+            if isinstance(default, list):
+                if value is None or value == "":
+                    return []  # type: ignore[return-value]
+                return [str(v) for v in (value if isinstance(value, list) else [value])]  # type: ignore[return-value]
+            if isinstance(default, str):
+                return str(value)  # type: ignore[return-value]
+        except (TypeError, ValueError):
+            return default
+        return value  # type: ignore[no-any-return]
+
+    def set(self, key: str, value: Any) -> None:
+        self.q.setValue(key, value)
+
+    def sync(self) -> None:
+        self.q.sync()
+
+    # -- recent files ----------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        return self.get("files/recent", [])
+
+    def add_recent(self, path: str) -> list[str]:
+        recent = [p for p in self.recent_files() if p != path]
+        recent.insert(0, path)
+        recent = recent[:MAX_RECENT]
+        self.set("files/recent", recent)
+        return recent
+
+    # -- models ----------------------------------------------------------------------------------
+    def added_models(self) -> list[str]:
+        return self.get("models/added", [])
+
+    def add_model(self, path: str) -> None:
+        added = self.added_models()
+        if path not in added:
+            self.set("models/added", added + [path])
