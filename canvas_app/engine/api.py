@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class Failed:
     message: str
 
 
-EngineEvent = Union[Started, Progress, Finished, Cancelled, Failed]
+EngineEvent = Started | Progress | Finished | Cancelled | Failed
 
 
 class CancelToken:

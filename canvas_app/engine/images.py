@@ -1,0 +1,159 @@
+"""Pixels in and out of latent space: init image and mask preparation (with infill for empty
+pixels), VAE encode/decode in tiles, and the final paste-back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from canvas_app.engine.api import GenerationRequest, Mode
+from canvas_app.engine.infill import infill
+from canvas_app.engine.pasteback import feather_alpha, paste_back
+from canvas_app.engine.tiling import tiled_map
+
+# Alpha below this counts as "no pixel" in an outpaint init image.
+EMPTY_ALPHA = 128
+
+
+@dataclass
+class Inputs:
+    init_rgb: np.ndarray | None = None  # HxWx3, empty pixels filled
+    regen: np.ndarray | None = None  # HxW uint8 alpha of what is regenerated (feathered)
+    empty: np.ndarray | None = None  # HxW bool
+    init_latents: Any = None
+    latent_mask: Any = None
+    masked_image_latents: Any = None
+    notices: list[str] = field(default_factory=list)
+
+
+def _to_tensor(rgb: np.ndarray, like: Any) -> Any:
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    return x.to(like.device, like.dtype)
+
+
+def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
+    """VAE tile edge and overlap in pixels: the UNet tile, at least 256 px (VAE tiles are cheap)."""
+    edge = max(tile_px, 256)
+    return edge, edge // 4
+
+
+def encode(model: Any, rgb: np.ndarray, tile_px: int) -> Any:
+    """HxWx3 uint8 -> scaled latents (1, C, h, w) in the UNet's dtype."""
+    vae = model.vae
+    param = next(vae.parameters())
+    x = _to_tensor(rgb, param)
+    edge, overlap = _vae_tile(model, tile_px)
+    factor = model.vae_factor
+    latents = tiled_map(x, lambda t: vae.encode(t).latent_dist.mode(), edge, overlap, 1, factor)
+    shift = float(vae.config.get("shift_factor") or 0.0)
+    latents = (latents - shift) * float(vae.config.scaling_factor)
+    return latents.to(model.unet.dtype)
+
+
+def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:
+    """Scaled latents -> HxWx3 uint8."""
+    vae = model.vae
+    param = next(vae.parameters())
+    shift = float(vae.config.get("shift_factor") or 0.0)
+    z = (latents / float(vae.config.scaling_factor) + shift).to(param.dtype)
+    factor = model.vae_factor
+    edge, overlap = _vae_tile(model, tile_px)
+    image = tiled_map(z, lambda t: vae.decode(t).sample, edge // factor, overlap // factor, factor, 1)
+    image = ((image[0].float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
+    return image.permute(1, 2, 0).cpu().numpy()
+
+
+def _latent_mask(alpha: np.ndarray, factor: int, like: Any, binary: bool) -> Any:
+    import torch
+
+    m = torch.from_numpy(alpha.astype(np.float32) / 255.0)[None, None].to(like.device)
+    # Max-pool: a latent cell is regenerated if any pixel in it is, so thin strokes are not lost.
+    m = torch.nn.functional.max_pool2d(m, factor)
+    if binary:
+        m = (m > 0).float()
+    return m.to(like.dtype)
+
+
+def _unmasked_inpaint_inputs(request: GenerationRequest, model: Any, inputs: Inputs) -> Inputs:
+    """An inpainting UNet asked for txt2img/img2img: everything is masked, nothing is known."""
+    import torch
+
+    tile_px = request.tile_plan.tile_size or model.native_size
+    grey = np.full((request.height, request.width, 3), 127, np.uint8)
+    inputs.masked_image_latents = encode(model, grey, tile_px)
+    lat = inputs.masked_image_latents
+    inputs.latent_mask = torch.ones((1, 1) + tuple(lat.shape[2:]), device=lat.device, dtype=lat.dtype)
+    return inputs
+
+
+def prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inputs:
+    inputs = _prepare(request, model, infill_method)
+    if model.is_inpaint_unet and inputs.masked_image_latents is None:
+        _unmasked_inpaint_inputs(request, model, inputs)
+    return inputs
+
+
+def _prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inputs:
+    inputs = Inputs()
+    if request.mode is Mode.TXT2IMG:
+        return inputs
+    tile_px = request.tile_plan.tile_size or model.native_size
+    assert request.init_image is not None
+    image = request.init_image
+    rgb = np.ascontiguousarray(image[..., :3])
+    if request.mode is Mode.IMG2IMG:
+        inputs.init_rgb = rgb
+        inputs.init_latents = encode(model, rgb, tile_px)
+        return inputs
+
+    # Inpaint / outpaint: what to regenerate, and fill what is empty before encoding.
+    mask = np.zeros(image.shape[:2], np.uint8) if request.mask is None else request.mask.astype(np.uint8)
+    if image.shape[2] == 4:
+        empty = image[..., 3] < EMPTY_ALPHA
+        if empty.any():
+            inputs.empty = empty
+            mask = np.maximum(mask, empty.astype(np.uint8) * 255)
+            rgb = infill(rgb, empty, infill_method, request.seed)
+    if not mask.any():
+        raise _nothing_to_do()
+    regen = feather_alpha(mask, request.feather)
+    if inputs.empty is not None:
+        regen[inputs.empty] = 255
+    inputs.init_rgb, inputs.regen = rgb, regen
+    inputs.init_latents = encode(model, rgb, tile_px)
+    unet_param = inputs.init_latents
+    if model.is_inpaint_unet:
+        inputs.latent_mask = _latent_mask(regen, model.vae_factor, unet_param, binary=True)
+        keep = (regen == 0)[..., None]
+        masked_rgb = np.where(keep, rgb, 127).astype(np.uint8)  # 127 ~ 0 in [-1, 1]: "unknown"
+        inputs.masked_image_latents = encode(model, masked_rgb, tile_px)
+    else:
+        inputs.latent_mask = _latent_mask(regen, model.vae_factor, unet_param, binary=False)
+        inputs.notices.append("this model has no inpainting UNet; inpainted by latent blending")
+    return inputs
+
+
+def _nothing_to_do() -> Exception:
+    from canvas_app.engine.errors import InputError
+
+    return InputError("the mask is empty: there is nothing to regenerate")
+
+
+def finish(request: GenerationRequest, inputs: Inputs, decoded: np.ndarray) -> np.ndarray:
+    """The candidate as the caller receives it: pasted back over the init image when masked."""
+    if inputs.regen is None:
+        return decoded
+    assert request.init_image is not None
+    original = request.init_image
+    return paste_back(
+        original,
+        decoded,
+        inputs.regen,
+        feather=0,  # inputs.regen is already feathered
+        match_colors=request.color_match,
+        empty=inputs.empty,
+    )

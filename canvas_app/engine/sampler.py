@@ -1,0 +1,148 @@
+"""The denoising loop, run by us over the diffusers components so that every step of every tile can
+report a preview and be cancelled.
+
+One step: for each tile, the UNet predicts noise for that window (classifier-free guidance batched
+as [negative, positive]); the predictions are blended across tiles; one scheduler step moves the
+whole latent. Inpainting uses the 9-channel UNet's mask inputs when the model has them, else blends
+the known region back in from the noised original latents after every step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from canvas_app.engine.conditioning import Conditioning
+from canvas_app.engine.tiling import Tile, TileBlender
+
+
+class RunCancelled(Exception):
+    def __init__(self, step: int) -> None:
+        super().__init__(f"cancelled at step {step}")
+        self.step = step
+
+
+@dataclass
+class SampleJob:
+    model: Any  # LoadedModel
+    cond: Conditioning
+    scheduler: Any  # a fresh instance for this run
+    timesteps: Any
+    guidance: float
+    seed: int
+    latent_w: int
+    latent_h: int
+    tiles: list[Tile]
+    ramp: int
+    init_latents: Any | None = None  # scaled VAE latents of the init image
+    from_noise: bool = True  # start from pure noise (txt2img, or strength 1)
+    mask: Any | None = None  # (1, 1, h, w), 1 = regenerate
+    masked_image_latents: Any | None = None  # 9-channel UNets only
+
+
+# (step 1-based within this run, tile index, function returning the x0 latent of that tile)
+StepHook = Callable[[int, int, Callable[[], Any]], None]
+
+
+def prepare_timesteps(scheduler: Any, steps: int, strength: float, device: Any) -> tuple[Any, bool]:
+    """Timesteps to run for ``steps`` and img2img ``strength`` (1.0 = all), and whether the run
+    starts from pure noise."""
+    scheduler.set_timesteps(steps, device=device)
+    timesteps = scheduler.timesteps
+    if strength >= 1.0:
+        return timesteps, True
+    order = getattr(scheduler, "order", 1)
+    keep = min(max(int(round(steps * strength)), 1), steps)
+    start = (steps - keep) * order
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start)
+    return timesteps[start:], False
+
+
+def _alpha_bar(scheduler: Any, t: Any) -> float:
+    table = scheduler.alphas_cumprod.float().cpu().numpy()
+    return float(np.interp(float(t), np.arange(len(table)), table))
+
+
+def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> Any:
+    """Run the loop and return the final latents (1, C, h, w)."""
+    import torch
+
+    model, scheduler = job.model, job.scheduler
+    unet = model.unet
+    device, dtype = unet.device, unet.dtype
+    shape = (1, model.latent_channels, job.latent_h, job.latent_w)
+    generator = torch.Generator("cpu").manual_seed(job.seed)
+    # Noise is drawn on the CPU so a seed gives the same start on every device.
+    noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(device, dtype)
+
+    # 1. Starting latents
+    if job.from_noise or job.init_latents is None:
+        latents = noise * scheduler.init_noise_sigma
+    else:
+        latents = scheduler.add_noise(job.init_latents, noise, job.timesteps[:1])
+    blend_known = job.mask is not None and job.masked_image_latents is None and job.init_latents is not None
+    prediction = scheduler.config.get("prediction_type", "epsilon")
+    cond = job.cond
+    blender = TileBlender(job.tiles, job.latent_w, job.latent_h, job.ramp, latents)
+    factor = model.vae_factor
+    total = len(job.timesteps)
+    # Ancestral/SDE samplers draw fresh noise each step: seeded too, for reproducible results.
+    takes_generator = "generator" in inspect.signature(scheduler.step).parameters
+    step_kwargs = {"generator": generator} if takes_generator else {}
+
+    # 2. Denoising loop
+    for i, t in enumerate(job.timesteps):
+        blender.reset()
+        abar = _alpha_bar(scheduler, t)
+        for index, tile in enumerate(job.tiles):
+            if cancelled():
+                raise RunCancelled(i)
+            window = (
+                slice(None),
+                slice(None),
+                slice(tile.y, tile.y + tile.h),
+                slice(tile.x, tile.x + tile.w),
+            )
+            x = latents[window]
+            x_in = torch.cat([x, x]) if cond.guided else x
+            x_in = scheduler.scale_model_input(x_in, t)
+            unet_in = x_in
+            if job.masked_image_latents is not None:
+                extra = torch.cat([job.mask[window], job.masked_image_latents[window]], dim=1)
+                if cond.guided:
+                    extra = torch.cat([extra, extra])
+                unet_in = torch.cat([x_in, extra], dim=1)
+            added = cond.added_kwargs(model, tile.h * factor, tile.w * factor)
+            out = unet(
+                unet_in, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=added, return_dict=False
+            )[0]
+            if cond.guided:
+                uncond, text = out.chunk(2)
+                out = uncond + job.guidance * (text - uncond)
+            blender.add(index, out)
+            scaled = x_in[-1:]
+            pred = out
+
+            def x0(scaled: Any = scaled, pred: Any = pred, abar: float = abar) -> Any:
+                a, s = abar**0.5, (1.0 - abar) ** 0.5
+                if prediction == "v_prediction":
+                    return a * scaled - s * pred
+                if prediction == "sample":
+                    return pred
+                return (scaled - s * pred) / a
+
+            hook(i + 1, index, x0)
+        noise_pred = blender.result()
+        latents = scheduler.step(noise_pred, t, latents, return_dict=False, **step_kwargs)[0]
+        if blend_known:
+            if i < total - 1:
+                known = scheduler.add_noise(job.init_latents, noise, job.timesteps[i + 1 : i + 2])
+            else:
+                known = job.init_latents
+            latents = (1.0 - job.mask) * known + job.mask * latents
+    return latents

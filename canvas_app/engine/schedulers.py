@@ -1,0 +1,76 @@
+"""Sampler names that artists know, mapped onto diffusers scheduler classes and settings."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from canvas_app.engine.errors import InputError
+
+# name -> (diffusers class, settings layered over the model's own scheduler config)
+_SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Euler": ("EulerDiscreteScheduler", {}),
+    "Euler a": ("EulerAncestralDiscreteScheduler", {}),
+    "DPM++ 2M": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": False},
+    ),
+    "DPM++ 2M Karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+    ),
+    # A1111's "DPM++ SDE" is the Karras DPM-Solver SDE sampler; it needs torchsde.
+    "DPM++ SDE": ("DPMSolverSDEScheduler", {"use_karras_sigmas": True}),
+    "DDIM": ("DDIMScheduler", {"clip_sample": False, "set_alpha_to_one": False}),
+    "UniPC": ("UniPCMultistepScheduler", {}),
+    "LCM": ("LCMScheduler", {}),
+}
+
+# When torchsde is missing, "DPM++ SDE" runs as the 2M SDE variant (same family, no torchsde).
+_SDE_FALLBACK = (
+    "DPMSolverMultistepScheduler",
+    {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+)
+
+# Only these keys of the model's scheduler config describe the model itself (its noise schedule and
+# what the UNet predicts); everything else belongs to the sampler.
+_MODEL_KEYS = (
+    "num_train_timesteps",
+    "beta_start",
+    "beta_end",
+    "beta_schedule",
+    "trained_betas",
+    "prediction_type",
+    "rescale_betas_zero_snr",
+    "timestep_spacing",
+    "steps_offset",
+)
+
+SCHEDULER_NAMES: tuple[str, ...] = tuple(_SCHEDULERS)
+
+
+def canonical_name(name: str) -> str:
+    """The scheduler's canonical spelling; case and spacing are forgiven. Raises InputError."""
+    key = " ".join(name.split()).lower()
+    for known in _SCHEDULERS:
+        if known.lower() == key:
+            return known
+    raise InputError(f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULER_NAMES)}")
+
+
+def make_scheduler(name: str, model_config: dict[str, Any]) -> tuple[Any, str | None]:
+    """A fresh scheduler instance (never shared between runs) and an optional notice for the user."""
+    import diffusers
+
+    canonical = canonical_name(name)
+    class_name, settings = _SCHEDULERS[canonical]
+    notice = None
+    if class_name == "DPMSolverSDEScheduler" and importlib.util.find_spec("torchsde") is None:
+        class_name, settings = _SDE_FALLBACK
+        notice = "DPM++ SDE needs the torchsde package; ran DPM++ 2M SDE Karras instead"
+    config = {k: model_config[k] for k in _MODEL_KEYS if k in model_config}
+    if class_name == "LCMScheduler":
+        config.pop("timestep_spacing", None)
+    config.update(settings)
+    cls = getattr(diffusers, class_name)
+    return cls.from_config(config), notice

@@ -1,0 +1,131 @@
+"""Overlapping tiles over a latent, the weights that blend them, and tiled VAE encode/decode.
+
+A frame larger than the model's native size is denoised tile by tile; every step the tiles' noise
+predictions are blended with weights that ramp down across the overlaps (MultiDiffusion / Mixture of
+Diffusers), and one scheduler step runs on the whole latent, so seams never form. Only one tile is
+in the UNet at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A window (x, y, w, h) on a grid (latent cells or pixels)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def scaled(self, factor: int) -> tuple[int, int, int, int]:
+        return (self.x * factor, self.y * factor, self.w * factor, self.h * factor)
+
+
+def _starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    stride = max(tile - overlap, 1)
+    count = math.ceil((size - tile) / stride) + 1
+    # Spread the tiles evenly so the overlaps are all about the same width.
+    return [round(i * (size - tile) / (count - 1)) for i in range(count)]
+
+
+def plan_tiles(width: int, height: int, tile: int, overlap: int) -> list[Tile]:
+    """Tiles of edge ``tile`` (clipped to the area) covering width x height, overlapping by at least
+    ``overlap``, row by row."""
+    if width <= 0 or height <= 0 or tile <= 0:
+        raise ValueError("tile plan needs a positive area and tile size")
+    overlap = max(0, min(overlap, tile - 1))
+    tw, th = min(tile, width), min(tile, height)
+    return [Tile(x, y, tw, th) for y in _starts(height, th, overlap) for x in _starts(width, tw, overlap)]
+
+
+def tile_weight(tile: Tile, width: int, height: int, ramp: int) -> np.ndarray:
+    """h x w float32 weights: 1 inside, ramping linearly towards edges that face another tile (edges on
+    the border of the area stay at 1). Never 0, so every cell has some weight."""
+
+    def axis(start: int, length: int, total: int) -> np.ndarray:
+        w = np.ones(length, dtype=np.float32)
+        if ramp <= 0:
+            return w
+        r = np.minimum(ramp, length // 2)
+        if r <= 0:
+            return w
+        edge = (np.arange(r, dtype=np.float32) + 1.0) / (r + 1.0)
+        if start > 0:
+            w[:r] = np.minimum(w[:r], edge)
+        if start + length < total:
+            w[length - r :] = np.minimum(w[length - r :], edge[::-1])
+        return w
+
+    return np.outer(axis(tile.y, tile.h, height), axis(tile.x, tile.w, width))
+
+
+class TileBlender:
+    """Accumulates per-tile tensors (B, C, h, w) into a full-size weighted average."""
+
+    def __init__(self, tiles: list[Tile], width: int, height: int, ramp: int, like: Any) -> None:
+        import torch
+
+        self.tiles = tiles
+        self._weights = [
+            torch.from_numpy(tile_weight(t, width, height, ramp)).to(like.device, like.dtype) for t in tiles
+        ]
+        self._shape = (like.shape[0], like.shape[1], height, width)
+        self._like = like
+        self.reset()
+
+    def reset(self) -> None:
+        import torch
+
+        self.total = torch.zeros(self._shape, device=self._like.device, dtype=self._like.dtype)
+        self.weight = torch.zeros(self._shape[2:], device=self._like.device, dtype=self._like.dtype)
+
+    def add(self, index: int, value: Any) -> None:
+        t, w = self.tiles[index], self._weights[index]
+        self.total[:, :, t.y : t.y + t.h, t.x : t.x + t.w] += value * w
+        self.weight[t.y : t.y + t.h, t.x : t.x + t.w] += w
+
+    def result(self) -> Any:
+        if len(self.tiles) == 1:
+            return self.total  # weight is exactly 1 everywhere
+        return self.total / self.weight
+
+
+def tiled_map(
+    x: Any, fn: Callable[[Any], Any], tile: int, overlap: int, scale_num: int, scale_den: int
+) -> Any:
+    """Apply ``fn`` (a VAE encoder or decoder) to overlapping spatial tiles of ``x`` and blend the
+    outputs, whose size is the input's times scale_num / scale_den. One call when x fits a tile."""
+    _, _, h, w = x.shape
+    if h <= tile and w <= tile:
+        return fn(x)
+    tiles = plan_tiles(w, h, tile, overlap)
+    out_tiles = [
+        Tile(
+            t.x * scale_num // scale_den,
+            t.y * scale_num // scale_den,
+            t.w * scale_num // scale_den,
+            t.h * scale_num // scale_den,
+        )
+        for t in tiles
+    ]
+    ramp = overlap * scale_num // scale_den
+    blender = None
+    for i, t in enumerate(tiles):
+        out = fn(x[:, :, t.y : t.y + t.h, t.x : t.x + t.w])
+        if blender is None:
+            blender = TileBlender(
+                out_tiles, w * scale_num // scale_den, h * scale_num // scale_den, ramp, out
+            )
+        blender.add(i, out)
+    assert blender is not None
+    return blender.result()

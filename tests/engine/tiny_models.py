@@ -1,0 +1,118 @@
+"""Tiny random Stable Diffusion pipelines built in code and saved as diffusers folders.
+
+Nothing is fetched: the tokenizer is a local character-level CLIP BPE tokenizer (or the built-in word
+tokenizer when it is available), the weights are random with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+WORDS = ["a", "cat", "dog", "red", "blue", "sky", "tree", "house", "photo", "of", "the", "painting"]
+
+
+def _bytes_to_unicode() -> list[str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+    bs += list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def build_tokenizer(out_dir: Path):
+    """A CLIPTokenizer that needs no download: the built-in word tokenizer if it exists, else a
+    character-level byte BPE vocabulary written here."""
+    try:
+        from canvas_app.builtin.tokenizer import build_word_tokenizer
+    except ImportError:
+        build_word_tokenizer = None
+    if build_word_tokenizer is not None:
+        return build_word_tokenizer(WORDS, out_dir)
+    from transformers import CLIPTokenizer
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chars = _bytes_to_unicode()
+    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+    (out_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
+    (out_dir / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(out_dir / "vocab.json"), str(out_dir / "merges.txt"))
+
+
+def build_pipeline(out_dir: Path, vae_factor: int = 8, unet_channels: int = 4, seed: int = 0) -> Path:
+    """Save a tiny StableDiffusion(Inpaint)Pipeline with a VAE of the given downsampling factor and
+    a UNet with 4 (txt2img) or 9 (inpainting) input channels. Native size is 64 px."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    blocks = {2: (8, 16), 4: (8, 16, 16), 8: (8, 16, 16, 16)}[vae_factor]
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * len(blocks),
+        up_block_types=("UpDecoderBlock2D",) * len(blocks),
+        block_out_channels=blocks,
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=64,
+    )
+    unet = UNet2DConditionModel(
+        sample_size=64 // vae_factor,
+        in_channels=unet_channels,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        cross_attention_dim=32,
+        attention_head_dim=4,
+    )
+    tokenizer = build_tokenizer(out_dir.parent / f"{out_dir.name}-tokenizer-src")
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=max(len(tokenizer), 64),
+            max_position_embeddings=77,
+        )
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        steps_offset=1,
+    )
+    cls = StableDiffusionInpaintPipeline if unet_channels == 9 else StableDiffusionPipeline
+    pipe = cls(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
