@@ -76,7 +76,6 @@ def make_scheduler():
         beta_end=0.012,
         beta_schedule="scaled_linear",
         clip_sample=False,
-        set_alpha_to_one=False,
         steps_offset=1,
         prediction_type="epsilon",
     )

@@ -51,6 +51,9 @@ PLURALS = {"house": "houses", "tree": "trees", "circle": "circles", "square": "s
 
 # Attribute combinations never drawn in training, to measure generalisation.
 HELD_OUT = {("sun", "purple"), ("house", "black"), ("circle", "green", "right"), ("tree", "pink", "left")}
+# Colours only the held-out combinations use (training palettes stay as they were, so the data
+# stage reproduces the same scenes).
+EVAL_ONLY_COLORS = {"sun": ["purple"], "house": ["black"]}
 
 
 @dataclass
@@ -77,8 +80,8 @@ def position_word(center_x: float, crop_x: int, crop_w: int) -> str:
     return "left" if rel < 0.38 else "right" if rel > 0.62 else "center"
 
 
-def is_held_out(kind: str, color: str, position: str | None = None) -> bool:
-    return (kind, color) in HELD_OUT or (kind, color, position) in HELD_OUT
+def is_held_out(kind: str, color: str, position: str | None = None, held_out: frozenset = frozenset(HELD_OUT)) -> bool:
+    return (kind, color) in held_out or (kind, color, position) in held_out
 
 
 def _gradient(top: tuple[int, int, int], bottom: tuple[int, int, int], w: int, h: int) -> np.ndarray:
@@ -92,10 +95,12 @@ def _jitter(rgb: tuple[int, int, int], rng: random.Random, amount: int = 14) -> 
     return (r, g, b)
 
 
-def _pick(rng: random.Random, kind: str, palette: list[str]) -> str:
+def _pick(rng: random.Random, kind: str, palette: list[str], held_out: frozenset) -> str:
+    if not held_out:
+        palette = palette + EVAL_ONLY_COLORS.get(kind, [])
     while True:
         color = rng.choice(palette)
-        if (kind, color) not in HELD_OUT:
+        if (kind, color) not in held_out:
             return color
 
 
@@ -125,7 +130,7 @@ def _free_x(rng: random.Random, taken: list[tuple[int, int]], width: int, lo: in
     return None
 
 
-def _draw_landscape(rng: random.Random) -> tuple[Scene, np.ndarray]:
+def _draw_landscape(rng: random.Random, held_out: frozenset) -> tuple[Scene, np.ndarray]:
     sky = rng.choice(SKY_COLORS)
     scene = Scene("landscape", sky)
     top, bottom = SKY_GRADIENTS[sky]
@@ -135,7 +140,7 @@ def _draw_landscape(rng: random.Random) -> tuple[Scene, np.ndarray]:
     # Sun or moon.
     celestial = rng.choice(["sun", "moon", "sun", "moon", None])
     if celestial:
-        color = _pick(rng, celestial, SUN_COLORS if celestial == "sun" else MOON_COLORS)
+        color = _pick(rng, celestial, SUN_COLORS if celestial == "sun" else MOON_COLORS, held_out)
         r = rng.randint(10, 15)
         cx, cy = rng.randint(r + 4, SCENE_W - r - 4), rng.randint(r + 4, horizon - r - 16)
         rgb = _jitter(COLORS[color], rng, 8)
@@ -179,8 +184,8 @@ def _draw_landscape(rng: random.Random) -> tuple[Scene, np.ndarray]:
         hx = _free_x(rng, taken, w, 2, SCENE_W - 2)
         if hx is None:
             continue
-        color = _pick(rng, "house", HOUSE_COLORS)
-        if ("house", color, position_word(hx + w / 2, 0, SCENE_W)) in HELD_OUT:
+        color = _pick(rng, "house", HOUSE_COLORS, held_out)
+        if is_held_out("house", color, position_word(hx + w / 2, 0, SCENE_W), held_out):
             continue
         wall_h = int(w * 0.75)
         top_y = ground_y - wall_h
@@ -197,8 +202,8 @@ def _draw_landscape(rng: random.Random) -> tuple[Scene, np.ndarray]:
         tx = _free_x(rng, taken, w, 2, SCENE_W - 2)
         if tx is None:
             continue
-        color = _pick(rng, "tree", TREE_COLORS)
-        if is_held_out("tree", color, position_word(tx + w / 2, 0, SCENE_W)):
+        color = _pick(rng, "tree", TREE_COLORS, held_out)
+        if is_held_out("tree", color, position_word(tx + w / 2, 0, SCENE_W), held_out):
             continue
         base_y = ground_y + rng.randint(-4, 6)
         trunk_h = rng.randint(10, 16)
@@ -211,7 +216,7 @@ def _draw_landscape(rng: random.Random) -> tuple[Scene, np.ndarray]:
     return scene, p.finish()
 
 
-def _draw_shapes(rng: random.Random) -> tuple[Scene, np.ndarray]:
+def _draw_shapes(rng: random.Random, held_out: frozenset) -> tuple[Scene, np.ndarray]:
     bg = rng.choice(BACKGROUND_COLORS)
     scene = Scene("shapes", bg)
     base = np.empty((SCENE_H, SCENE_W, 3), np.uint8)
@@ -221,13 +226,13 @@ def _draw_shapes(rng: random.Random) -> tuple[Scene, np.ndarray]:
     # Shapes come in groups of one kind and colour, which is what a caption can name.
     for _ in range(rng.randint(1, 3)):
         kind = rng.choice(SHAPES)
-        color = _pick(rng, kind, [c for c in SHAPE_COLORS if c != bg])
+        color = _pick(rng, kind, [c for c in SHAPE_COLORS if c != bg], held_out)
         for _ in range(rng.randint(1, 3)):
             size = rng.randint(22, 36)
             x = _free_x(rng, taken, size, 4, SCENE_W - 4)
             if x is None:
                 continue
-            if is_held_out(kind, color, position_word(x + size / 2, 0, SCENE_W)):
+            if is_held_out(kind, color, position_word(x + size / 2, 0, SCENE_W), held_out):
                 continue
             y = rng.randint(8, SCENE_H - size - 8)
             rgb = _jitter(COLORS[color], rng, 10)
@@ -242,13 +247,17 @@ def _draw_shapes(rng: random.Random) -> tuple[Scene, np.ndarray]:
     return scene, p.finish()
 
 
-def render_scene(seed: int) -> tuple[Scene, np.ndarray]:
-    """Draw scene ``seed``: (description, SCENE_H x SCENE_W x 3 uint8 pixels)."""
+def render_scene(seed: int, include_held_out: bool = False) -> tuple[Scene, np.ndarray]:
+    """Draw scene ``seed``: (description, SCENE_H x SCENE_W x 3 uint8 pixels).
+
+    Training scenes never show the HELD_OUT combinations; the evaluation classifier sees them all.
+    """
     rng = random.Random(seed)
+    held_out = frozenset() if include_held_out else frozenset(HELD_OUT)
     if rng.random() < 0.6:
-        scene, pixels = _draw_landscape(rng)
+        scene, pixels = _draw_landscape(rng, held_out)
     else:
-        scene, pixels = _draw_shapes(rng)
+        scene, pixels = _draw_shapes(rng, held_out)
     # A touch of blur and grain so the model does not learn perfectly flat fills.
     img = Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(0.3))
     noise = np.random.default_rng(seed).normal(0, 2.0, pixels.shape)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from canvas_app.builtin import architecture as arch
+from canvas_app.builtin.export import export_models
 from canvas_app.builtin.scenes import SCENE_H, SCENE_W, caption_for_crop, render_scene, vocabulary
 
 STAGES = ("data", "vae", "latents", "unet", "inpaint", "export")
@@ -170,6 +171,171 @@ def stage_latents(work: Workdir) -> None:
     log(f"latents: encoded {len(pixels)} scenes, latent std {std:.4f}")
 
 
+
+# 4. UNet + text encoder ------------------------------------------------------------------------
+class LatentCrops:
+    """Random native-size latent windows of the encoded scenes, with captions of what each shows."""
+
+    def __init__(self, work: Workdir, seed: int) -> None:
+        self.latents = np.load(work.root / "latents.npy", mmap_mode="r")
+        _, self.scenes = load_data(work)
+        self.scale = work.info("latents")["scaling_factor"]
+        self.n_train = len(self.latents) - 200
+        self.rng = np.random.default_rng(seed)
+        self.py_rng = random.Random(seed)
+
+    def batch(self, size: int, caption_dropout: float):
+        import torch
+
+        ls = arch.LATENT_SIZE
+        idx = self.rng.integers(0, self.n_train, size)
+        offsets = self.rng.integers(0, self.latents.shape[-1] - ls + 1, size)
+        z = np.stack([self.latents[i, :, :, o : o + ls] for i, o in zip(idx, offsets)]).astype(np.float32)
+        captions = [
+            "" if self.py_rng.random() < caption_dropout
+            else caption_for_crop(self.scenes[i], int(o) * arch.VAE_FACTOR, arch.NATIVE_SIZE, self.py_rng)
+            for i, o in zip(idx, offsets)
+        ]
+        return torch.from_numpy(z) * self.scale, captions, idx, offsets
+
+
+def load_tokenizer(work: Workdir):
+    from canvas_app.builtin.tokenizer import build_word_tokenizer
+
+    return build_word_tokenizer(vocabulary(), work.root / "tokenizer", model_max_length=arch.TEXT_MAX_LENGTH)
+
+
+def encode_text(tokenizer, text_encoder, captions: list[str]):
+    ids = tokenizer(captions, padding="max_length", max_length=arch.TEXT_MAX_LENGTH, truncation=True, return_tensors="pt").input_ids
+    return text_encoder(ids)[0]
+
+
+def min_snr_weights(scheduler, timesteps, gamma: float = 5.0):
+    alphas = scheduler.alphas_cumprod[timesteps]
+    snr = alphas / (1 - alphas)
+    return snr.clamp(max=gamma) / snr
+
+
+def lr_at(step: int, steps: int, peak: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_denoiser(work: Workdir, name: str, unet, text_encoder, steps: int, batch: int, peak_lr: float, make_input) -> None:
+    """The shared loop of the base and inpainting stages: epsilon prediction, min-SNR weighting."""
+    import torch
+
+    tokenizer = load_tokenizer(work)
+    scheduler = arch.make_scheduler()
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=peak_lr, weight_decay=1e-2)
+    start = 0
+    ckpt = load_checkpoint(work.root / f"{name}.pt")
+    if ckpt:
+        unet.load_state_dict(ckpt["unet"])
+        text_encoder.load_state_dict(ckpt["text_encoder"])
+        opt.load_state_dict(ckpt["opt"])
+        start = ckpt["step"]
+    data = LatentCrops(work, SEED + start + (7 if name == "inpaint" else 0))
+    gen = torch.Generator().manual_seed(SEED + start)
+    unet.train()
+    text_encoder.train()
+    t0, running = time.time(), 0.0
+    for step in range(start, steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, peak_lr)
+        z, captions, idx, offsets = data.batch(batch, caption_dropout=0.1)
+        noise = torch.randn(z.shape, generator=gen)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
+        noisy = scheduler.add_noise(z, noise, t)
+        model_in = make_input(noisy, z, idx, offsets, gen)
+        pred = unet(model_in, t, encode_text(tokenizer, text_encoder, captions)).sample
+        per_item = (pred - noise).pow(2).mean(dim=(1, 2, 3))
+        loss = (per_item * min_snr_weights(scheduler, t)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        running = 0.98 * running + 0.02 * loss.item() if step > start else loss.item()
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            log(f"{name} step {step + 1}/{steps} loss {running:.4f} ({time.time() - t0:.0f}s)")
+            save_checkpoint(work.root / f"{name}.pt", unet=unet.state_dict(), text_encoder=text_encoder.state_dict(), opt=opt.state_dict(), step=step + 1)
+    work.mark_done(name, {"steps": steps, "final_loss": running})
+
+
+def stage_unet(work: Workdir, steps: int, batch: int = 32) -> None:
+    import torch
+
+    torch.manual_seed(SEED)
+    tokenizer = load_tokenizer(work)
+    unet, text_encoder = arch.make_unet(4), arch.make_text_encoder(tokenizer)
+    train_denoiser(work, "unet", unet, text_encoder, steps, batch, 1e-3, lambda noisy, *_: noisy)
+
+
+# 5. Inpainting UNet ----------------------------------------------------------------------------
+def random_mask(rng: np.random.Generator, size: int) -> np.ndarray:
+    """1 = regenerate. Brush blobs, boxes, or outpaint-style borders (the unknown side of a frame)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(img)
+    kind = rng.integers(0, 4)
+    if kind == 0:  # outpaint: one or two sides unknown
+        for _ in range(rng.integers(1, 3)):
+            side, depth = rng.integers(0, 4), int(rng.integers(size // 6, size * 2 // 3))
+            box = [(0, 0, depth, size), (size - depth, 0, size, size), (0, 0, size, depth), (0, size - depth, size, size)][side]
+            draw.rectangle(box, fill=255)
+    elif kind == 1:  # a box around an object
+        w, h = rng.integers(size // 6, size // 2, 2)
+        x, y = rng.integers(0, size - w), rng.integers(0, size - h)
+        draw.rectangle((x, y, x + w, y + h), fill=255)
+    elif kind == 2:  # brush strokes
+        for _ in range(rng.integers(1, 4)):
+            pts = [tuple(int(v) for v in rng.integers(0, size, 2)) for _ in range(rng.integers(2, 5))]
+            draw.line(pts, fill=255, width=int(rng.integers(8, 32)), joint="curve")
+    else:  # everything but a kept region (large fills)
+        draw.rectangle((0, 0, size, size), fill=255)
+        if rng.random() < 0.7:
+            w, h = rng.integers(size // 4, size * 3 // 4, 2)
+            x, y = rng.integers(0, size - w), rng.integers(0, size - h)
+            draw.rectangle((x, y, x + w, y + h), fill=0)
+    return (np.asarray(img) > 127).astype(np.float32)
+
+
+def stage_inpaint(work: Workdir, steps: int, batch: int = 24) -> None:
+    import torch
+
+    torch.manual_seed(SEED)
+    tokenizer = load_tokenizer(work)
+    base = load_checkpoint(work.root / "unet.pt")
+    unet, text_encoder = arch.make_unet(9), arch.make_text_encoder(tokenizer)
+    text_encoder.load_state_dict(base["text_encoder"])
+    # Initialise from the base: same weights, conv_in widened with zeros for mask + masked latents.
+    state = dict(base["unet"])
+    w = state["conv_in.weight"]
+    state["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], 5, *w.shape[2:])], dim=1)
+    unet.load_state_dict(state)
+    vae = load_vae(work)
+    pixels, _ = load_data(work)
+    scale = work.info("latents")["scaling_factor"]
+    rng = np.random.default_rng(SEED + 99)
+    size, f = arch.NATIVE_SIZE, arch.VAE_FACTOR
+
+    def make_input(noisy, z, idx, offsets, gen):
+        masks = np.stack([random_mask(rng, size) for _ in idx])
+        crops = np.stack([pixels[i, :, int(o) * f : int(o) * f + size] for i, o in zip(idx, offsets)])
+        image = to_tensor(crops)
+        mask = torch.from_numpy(masks)[:, None]
+        with torch.no_grad():  # exactly what the diffusers inpaint pipeline feeds the UNet
+            masked = vae.encode(image * (mask < 0.5)).latent_dist.mean * scale
+        small = torch.nn.functional.interpolate(mask, size=noisy.shape[-2:])
+        return torch.cat([noisy, small, masked], dim=1)
+
+    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stages", nargs="*", default=["all"], help=f"any of {', '.join(STAGES)} or all")
@@ -190,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         "data": lambda: stage_data(work, args.scenes),
         "vae": lambda: stage_vae(work, args.vae_steps),
         "latents": lambda: stage_latents(work),
+        "unet": lambda: stage_unet(work, args.unet_steps),
+        "inpaint": lambda: stage_inpaint(work, args.inpaint_steps),
+        "export": lambda: export_models(work, args.out),
     }
     for stage in STAGES:
         if stage in wanted and not work.done(stage):
