@@ -44,6 +44,8 @@ class PromptFrame:
     id: str = field(default_factory=new_id)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "guidance", float(self.guidance))
+        object.__setattr__(self, "strength", float(self.strength))
         object.__setattr__(self, "x", snap(self.x))
         object.__setattr__(self, "y", snap(self.y))
         object.__setattr__(self, "w", max(SNAP, snap(self.w)))
@@ -128,10 +130,24 @@ class ViewState:
         return cls(**data)
 
 
+# JSON types accepted for each annotation of the dataclasses above (bool is not an int here).
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "str | None": (str, type(None)),
+}
+
+
 def _check_keys(cls: type, data: dict[str, Any]) -> None:
+    """Refuse unknown fields and values of the wrong JSON type (data read from files)."""
     if not isinstance(data, dict):
         raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    names = {f.name for f in fields(cls)}
-    unknown = set(data) - names
+    types = {f.name: str(f.type) for f in fields(cls)}
+    unknown = set(data) - set(types)
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown fields {', '.join(sorted(unknown))}")
+    for key, value in data.items():
+        allowed = _JSON_TYPES.get(types[key])
+        if allowed is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
+            raise ValueError(f"{cls.__name__}: {key} must be {types[key]}, got {value!r}")

@@ -52,7 +52,7 @@ THUMB_MAX_SIDE = 256
 
 # Limits applied while loading, so a hostile or broken file cannot exhaust memory.
 MAX_ENTRIES = 500_000
-MAX_JSON_BYTES = 256 * 2**20
+MAX_JSON_BYTES = 64 * 2**20
 DEFAULT_MAX_LOAD_BYTES = 8 * 2**30
 _TILE_NAME = re.compile(r"^canvas/(image|mask)/(-?\d+)_(-?\d+)\.png$")
 
@@ -303,7 +303,9 @@ def _load_tiles(
                 pixels = np.array(img)
         except ProjectError:
             raise
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except Image.DecompressionBombError as exc:
+            raise ProjectError(f"{name} is unsafe: tile {entry} is a decompression bomb ({exc})") from None
+        except (OSError, ValueError, SyntaxError) as exc:
             raise ProjectError(f"{name} is damaged: tile {entry} is not a readable PNG ({exc})") from None
         if pixels.shape != raster.tile_shape or pixels.dtype != np.uint8:
             raise ProjectError(f"{name} is damaged: tile {entry} has shape {pixels.shape}")
