@@ -14,6 +14,10 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QImage,
     QKeyEvent,
     QMouseEvent,
     QNativeGestureEvent,
@@ -66,6 +70,8 @@ class CanvasView(QGraphicsView):
 
     zoom_changed = Signal(float)
     cursor_moved = Signal(float, float)
+    files_dropped = Signal(list, float, float)  # local paths, canvas x, y
+    image_dropped = Signal(QImage, float, float)
 
     def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
@@ -131,6 +137,9 @@ class CanvasView(QGraphicsView):
         vp = self.viewport()
         current = self._map(QPointF(vp.width() / 2, vp.height() / 2))
         self._scroll_by_scene(point - current)
+
+    def center_on_point(self, x: float, y: float) -> None:
+        self.center_on(QPointF(x, y))
 
     def visible_scene_rect(self) -> QRectF:
         return self.mapToScene(self.viewport().rect()).boundingRect()
@@ -279,6 +288,30 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+
+    # -- drag and drop ---------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        pos = self._map(event.position())
+        paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if paths:
+            self.files_dropped.emit(paths, pos.x(), pos.y())
+        elif mime.hasImage():
+            self.image_dropped.emit(QImage(mime.imageData()), pos.x(), pos.y())
+        else:
+            event.ignore()
+            return
+        event.acceptProposedAction()
 
     def cancel_drag(self) -> None:
         if self._drag is not None:

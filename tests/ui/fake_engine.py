@@ -51,7 +51,7 @@ class FakeEngine:
     def describe_device(self) -> str:
         return "fake CPU"
 
-    def load_model(self, model: str) -> None:
+    def load(self, model: str, inpaint: bool = False, loras: tuple = ()) -> None:
         time.sleep(self.step_delay)
         if model.startswith("missing"):
             raise FileNotFoundError(f"no model at {model}")

@@ -89,10 +89,10 @@ def test_factory_error_is_reported_and_requests_fail(qtbot):
 
 def test_background_call_reports_errors(qtbot, worker):
     with qtbot.waitSignal(worker.task_done, timeout=5000) as ok:
-        worker.submit_call(lambda e: e.load_model("builtin"), "Loading builtin")
+        worker.submit_call(lambda e: e.load("builtin"), "Loading builtin")
     assert ok.args[1:] == ["Loading builtin", ""]
     with qtbot.waitSignal(worker.task_done, timeout=5000) as bad:
-        worker.submit_call(lambda e: e.load_model("missing-x"), "Loading x")
+        worker.submit_call(lambda e: e.load("missing-x"), "Loading x")
     assert "no model" in bad.args[2]
 
 

@@ -1,0 +1,202 @@
+"""Images coming in: dropped files and pasted images float over the canvas, movable, until they
+are committed (Enter) or cancelled (Esc). PNG generation metadata can be restored into a frame."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QCursor, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem
+
+from canvas_app.core.frames import snap
+from canvas_app.core.request import GenerationRequest
+from canvas_app.ui.canvas_view import PointerEvent, ToolDrag
+from canvas_app.ui.qimage import array_to_qimage
+from canvas_app.ui.tools import Tool
+from canvas_app.ui.workspace import Workspace
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+MAX_IMPORT_PIXELS = 16384 * 16384
+
+
+class ImportError_(ValueError):
+    """An image file cannot be read; the message is for a person."""
+
+
+def load_image_file(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
+    """Read an image as straight RGBA uint8 plus its text metadata (PNG tEXt/iTXt chunks)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > MAX_IMPORT_PIXELS:
+                raise ImportError_(f"{path.name} is too large ({img.width}x{img.height})")
+            meta = {str(k): str(v) for k, v in getattr(img, "text", {}).items()}
+            return np.asarray(img.convert("RGBA")).copy(), meta
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, ImportError_):
+            raise
+        raise ImportError_(f"{path.name} is not an image this app can read ({exc})") from None
+
+
+_A1111_FIELDS = {
+    "Steps": "steps",
+    "Sampler": "scheduler",
+    "CFG scale": "guidance",
+    "Seed": "seed",
+    "Denoising strength": "strength",
+}
+
+
+def parse_generation_metadata(meta: dict[str, str]) -> dict[str, Any] | None:
+    """Frame settings from PNG metadata: our own request JSON, or Automatic1111's "parameters"
+    text. None when the image carries none."""
+    text = meta.get("parameters") or meta.get("canvas_app.request") or ""
+    if not text.strip():
+        return None
+    if text.lstrip().startswith("{"):
+        try:
+            req = GenerationRequest.from_json(text)
+        except (ValueError, TypeError):
+            return None
+        return dict(
+            prompt=req.prompt,
+            negative_prompt=req.negative_prompt,
+            seed=req.seed,
+            steps=req.steps,
+            guidance=req.guidance,
+            strength=req.strength,
+            scheduler=req.scheduler,
+            model=req.model,
+        )
+    return _parse_a1111(text)
+
+
+def _parse_a1111(text: str) -> dict[str, Any] | None:
+    lines = text.strip().split("\n")
+    settings_line = lines[-1] if lines and "Steps:" in lines[-1] else ""
+    body = lines[:-1] if settings_line else lines
+    prompt_lines, negative = [], ""
+    for line in body:
+        if line.startswith("Negative prompt:"):
+            negative = line[len("Negative prompt:") :].strip()
+        else:
+            prompt_lines.append(line)
+    out: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip(), "negative_prompt": negative}
+    for key, value in re.findall(r"([A-Za-z ]+):\s*([^,]+)", settings_line):
+        name = _A1111_FIELDS.get(key.strip())
+        if name is None:
+            continue
+        try:
+            out[name] = {"steps": int, "seed": int, "guidance": float, "strength": float}.get(name, str)(
+                value.strip()
+            )
+        except ValueError:
+            continue
+    return out if out["prompt"] else None
+
+
+def describe_settings(settings: dict[str, Any]) -> str:
+    return json.dumps({k: settings[k] for k in ("prompt", "seed", "steps") if k in settings})
+
+
+class FloatingImage(QGraphicsPixmapItem):
+    """An image not yet in the document. ``pixels`` is RGBA; the item's position is its top-left."""
+
+    def __init__(self, pixels: np.ndarray, metadata: dict[str, str] | None = None) -> None:
+        super().__init__(QPixmap.fromImage(array_to_qimage(pixels)))
+        self.pixels = pixels
+        self.metadata = metadata or {}
+        self.setZValue(50)
+        self.setOpacity(0.85)
+        self.border = QGraphicsRectItem(self.boundingRect(), self)
+        pen = QPen(QColor(255, 200, 60), 1, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.border.setPen(pen)
+
+    def contains_point(self, x: float, y: float) -> bool:
+        p = self.pos()
+        h, w = self.pixels.shape[:2]
+        return p.x() <= x < p.x() + w and p.y() <= y < p.y() + h
+
+
+class PlaceTool(Tool):
+    """Active while an image floats: drag moves it; Enter commits, Esc cancels (see the window)."""
+
+    name, label = "place", "Place image"
+
+    def __init__(self, ws: Workspace) -> None:
+        super().__init__(ws)
+        self.floating: FloatingImage | None = None
+        self.previous_tool = "frame"
+
+    def begin(
+        self, pixels: np.ndarray, center: QPointF, metadata: dict[str, str] | None = None
+    ) -> FloatingImage:
+        """Float ``pixels`` centred on ``center`` (canvas px), replacing any image still floating."""
+        if self.floating is not None:
+            self.commit()
+        item = FloatingImage(pixels, metadata)
+        h, w = pixels.shape[:2]
+        item.setPos(round(center.x() - w / 2), round(center.y() - h / 2))
+        self.ws.scene.addItem(item)
+        self.floating = item
+        if self.ws.tool_name != self.name:
+            self.previous_tool = self.ws.tool_name or "frame"
+            self.ws.set_tool(self.name)
+        return item
+
+    def press(self, event: PointerEvent) -> ToolDrag | None:
+        if self.floating is None:
+            return None
+        return self._move(event)
+
+    def _move(self, start: PointerEvent) -> ToolDrag:
+        assert self.floating is not None
+        origin = self.floating.pos()
+        while True:
+            ev = yield
+            self.floating.setPos(round(origin.x() + ev.x - start.x), round(origin.y() + ev.y - start.y))
+
+    def commit(self) -> tuple[int, int] | None:
+        """Write the floating image into the document (one undo step); returns where it went."""
+        item, self.floating = self.floating, None
+        if item is None:
+            return None
+        x, y = int(item.pos().x()), int(item.pos().y())
+        self.ws.scene.removeItem(item)
+        self.ws.doc.paste(x, y, item.pixels, blend="over", label="Place image")
+        self._restore_tool()
+        return (x, y)
+
+    def cancel(self) -> None:
+        item, self.floating = self.floating, None
+        if item is not None:
+            self.ws.scene.removeItem(item)
+        self._restore_tool()
+
+    def _restore_tool(self) -> None:
+        if self.ws.tool_name == self.name:
+            self.ws.set_tool(self.previous_tool if self.previous_tool in self.ws.tools else "frame")
+
+    def deactivate(self) -> None:
+        super().deactivate()
+        if self.floating is not None:  # switching tools commits, as in Krita
+            item, self.floating = self.floating, None
+            self.ws.scene.removeItem(item)
+            x, y = int(item.pos().x()), int(item.pos().y())
+            self.ws.doc.paste(x, y, item.pixels, blend="over", label="Place image")
+
+    def cursor(self) -> QCursor:
+        return QCursor(Qt.CursorShape.SizeAllCursor)
+
+
+def frame_rect_for_image(x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
+    """A frame covering a placed image, on the 8 px grid."""
+    x0, y0 = snap(x), snap(y)
+    return x0, y0, max(8, snap(x + w) - x0), max(8, snap(y + h) - y0)
