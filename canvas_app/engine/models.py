@@ -158,7 +158,7 @@ def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool 
 def _load_pretrained(source: ModelSource, dtype: Any, allow_pickle: bool) -> Any:
     from diffusers import DiffusionPipeline
 
-    kwargs: dict[str, Any] = {"torch_dtype": dtype}
+    kwargs: dict[str, Any] = {dtype_kwarg(): dtype}
     if source.kind == "folder":
         kwargs["local_files_only"] = True
         index = json.loads((Path(source.location) / "model_index.json").read_text())
@@ -185,6 +185,15 @@ def _load_pretrained(source: ModelSource, dtype: Any, allow_pickle: bool) -> Any
                 f"model {source.location} is not in the local cache and the network is off"
             ) from error
         raise
+
+
+def dtype_kwarg() -> str:
+    """diffusers renamed ``torch_dtype`` to ``dtype``; use whichever this version expects."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
 
 
 def _has_safetensors(folder: Path) -> bool:

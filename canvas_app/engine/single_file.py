@@ -75,9 +75,10 @@ def load_single_file(path: Path, dtype: Any) -> Any:
             from canvas_app.engine.clip_vocab import clip_tokenizer
 
             extra[name] = clip_tokenizer(pad_token="!" if _pads_with_bang(config, name) else None)
-    return cls.from_single_file(
-        str(path), config=str(config), local_files_only=True, torch_dtype=dtype, **extra
-    )
+    from canvas_app.engine.models import dtype_kwarg
+
+    extra[dtype_kwarg()] = dtype
+    return cls.from_single_file(str(path), config=str(config), local_files_only=True, **extra)
 
 
 def _pads_with_bang(config: Path, name: str) -> bool:

@@ -1,0 +1,368 @@
+"""Command line: ``canvas-app`` (or ``canvas-app gui``) starts the desktop app; ``canvas-app
+generate`` runs the same engine headless, into PNG files or into a project.
+
+Bad input exits with status 2 and one line on stderr, before anything is written; a failed
+generation exits with status 1; nothing partial is ever written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PROG = "canvas-app"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Generate and edit images on an infinite canvas.")
+    sub = parser.add_subparsers(dest="command")
+    gui = sub.add_parser("gui", help="start the desktop app (the default)")
+    gui.add_argument("project", nargs="?", help="a .canvas project to open")
+
+    gen = sub.add_parser("generate", help="generate images headless")
+    gen.add_argument("--prompt", help="what to generate (required unless the project frame has one)")
+    gen.add_argument("--negative", help="negative prompt")
+    gen.add_argument("--model", help="builtin (default), a diffusers folder, a .safetensors file or a hub id")
+    gen.add_argument("--size", help="WxH in pixels, multiples of 8 (default: the init image's, else 128x128)")
+    gen.add_argument("--steps", type=int)
+    gen.add_argument("--guidance", type=float, help="CFG scale")
+    gen.add_argument("--seed", type=int, help="first seed (default: random); candidates use seed+1, ...")
+    gen.add_argument(
+        "--scheduler", help="Euler, Euler a, DPM++ 2M, DPM++ 2M Karras, DPM++ SDE, DDIM, UniPC, LCM"
+    )
+    gen.add_argument("--batch", type=int, help="number of candidates")
+    gen.add_argument("--init", help="init image (img2img; with transparent pixels: outpaint)")
+    gen.add_argument("--strength", type=float, help="how much of the init image to redraw, 0..1")
+    gen.add_argument("--mask", help="mask image, white = regenerate (inpaint)")
+    gen.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]", help="add a LoRA")
+    gen.add_argument(
+        "--tile-size", type=int, default=0, help="tile edge in px (default: the model's native size)"
+    )
+    gen.add_argument("--overlap", type=int, default=32, help="tile overlap in px")
+    gen.add_argument("--infill", default="telea", choices=("telea", "ns", "edge"))
+    gen.add_argument("--device", help="cuda, mps or cpu, optionally :fp16/:fp32")
+    gen.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt checkpoints (unsafe)")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--out", help="output PNG (with --batch N: PATH-1.png ... PATH-N.png)")
+    gen.add_argument("--project", help="a .canvas project: generate into it instead of a PNG")
+    gen.add_argument("--frame", help="X,Y,W,H of the frame in the project")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from canvas_app.app import main as app_main  # lazily: the GUI pulls in Qt
+
+        gui_args = [] if getattr(args, "project", None) is None else [args.project]
+        return int(app_main(gui_args) or 0)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        if args.project:
+            return generate_into_project(args)
+        return generate_png(args)
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# -- shared by both generate forms -------------------------------------------------------------------
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w_text, h_text = text.lower().split("x")
+        w, h = int(w_text), int(h_text)
+    except ValueError:
+        raise UsageError(f"size {text!r} is not WxH") from None
+    if w <= 0 or h <= 0 or w % 8 or h % 8:
+        raise UsageError(f"size {w}x{h} is not a multiple of 8")
+    return w, h
+
+
+def parse_loras(items: list[str]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in items:
+        path, weight = item, 1.0
+        head, sep, tail = item.rpartition(":")
+        if sep and head:
+            try:
+                path, weight = head, float(tail)
+            except ValueError:
+                path, weight = item, 1.0
+        if not Path(path).is_file():
+            raise UsageError(f"LoRA file not found: {path}")
+        out.append((path, weight))
+    return tuple(out)
+
+
+def read_image(path: str, what: str) -> Any:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if what == "mask":
+                return np.asarray(img.convert("L")).copy()
+            mode = "RGBA" if ("A" in img.getbands() or "transparency" in img.info) else "RGB"
+            return np.asarray(img.convert(mode)).copy()
+    except (OSError, UnidentifiedImageError) as error:
+        raise UsageError(f"cannot read {what} image {path}: {error.__class__.__name__}") from None
+
+
+def check_model(model: str, allow_pickle: bool) -> None:
+    from canvas_app.engine.errors import ModelError
+    from canvas_app.engine.models import resolve_source
+
+    try:
+        resolve_source(model, allow_pickle)
+    except ModelError as error:
+        raise UsageError(str(error)) from None
+
+
+def check_scheduler(name: str) -> str:
+    from canvas_app.engine.errors import InputError
+    from canvas_app.engine.schedulers import canonical_name
+
+    try:
+        return canonical_name(name)
+    except InputError as error:
+        raise UsageError(str(error)) from None
+
+
+def make_engine(args: argparse.Namespace) -> Any:
+    from canvas_app.engine.local import EngineSettings, LocalDiffusersEngine
+
+    try:
+        from canvas_app.engine.devices import pick_device
+
+        pick_device(args.device)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    # Previews are not shown headless; skip their (small) cost.
+    return LocalDiffusersEngine(
+        EngineSettings(device=args.device, allow_pickle=args.allow_pickle, previews=False, infill=args.infill)
+    )
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, event: Any) -> None:
+        from canvas_app.engine.api import Progress
+
+        if self.quiet or not isinstance(event, Progress):
+            return
+        width = 30
+        done = int(width * event.step / max(event.total, 1))
+        bar = "#" * done + "." * (width - done)
+        sys.stderr.write(f"\r[{bar}] step {event.step}/{event.total} tile {event.tile + 1}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if not self.quiet:
+            sys.stderr.write("\n")
+
+
+def run_engine(engine: Any, request: Any, quiet: bool) -> Any:
+    """Run one request; returns Finished or raises SystemExit-worthy errors as (status, message)."""
+    from canvas_app.engine.api import CancelToken, Finished
+
+    bar = ProgressBar(quiet)
+    events: list[Any] = []
+
+    def emit(event: Any) -> None:
+        events.append(event)
+        bar(event)
+
+    try:
+        engine.generate(request, emit, CancelToken())
+    except KeyboardInterrupt:
+        bar.close()
+        raise
+    bar.close()
+    last = events[-1] if events else None
+    if isinstance(last, Finished):
+        for notice in last.notices:
+            print(f"{PROG}: note: {notice}", file=sys.stderr)
+        return last
+    message = getattr(last, "message", "the run ended without a result")
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return None
+
+
+# -- generate into PNG files ---------------------------------------------------------------------------
+def output_paths(out: str, count: int) -> list[Path]:
+    path = Path(out)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--out must name a .png file, not {out}")
+    if not path.parent.exists():
+        raise UsageError(f"the folder {path.parent} does not exist")
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(count)]
+
+
+def generate_png(args: argparse.Namespace) -> int:
+    from canvas_app.engine.api import GenerationRequest, Mode, TilePlan
+    from canvas_app.engine.png_metadata import write_png
+
+    # 1. Check everything before loading anything
+    if args.frame:
+        raise UsageError("--frame needs --project")
+    if args.prompt is None:
+        raise UsageError("--prompt is required")
+    if not args.out:
+        raise UsageError("--out is required (or --project)")
+    batch = args.batch if args.batch is not None else 1
+    if batch < 1:
+        raise UsageError("--batch must be at least 1")
+    paths = output_paths(args.out, batch)
+    model = args.model or "builtin"
+    scheduler = check_scheduler(args.scheduler or "Euler a")
+    init = read_image(args.init, "init") if args.init else None
+    mask = read_image(args.mask, "mask") if args.mask else None
+    if mask is not None and init is None:
+        raise UsageError("--mask needs --init")
+    if args.size:
+        width, height = parse_size(args.size)
+    elif init is not None:
+        height, width = init.shape[:2]
+        if width % 8 or height % 8:
+            raise UsageError(f"the init image is {width}x{height}, not a multiple of 8; pass --size")
+    else:
+        width, height = 128, 128
+    if init is not None and init.shape[:2] != (height, width):
+        raise UsageError(f"the init image is {init.shape[1]}x{init.shape[0]}, not {width}x{height}")
+    if mask is not None and mask.shape != (height, width):
+        raise UsageError(f"the mask is {mask.shape[1]}x{mask.shape[0]}, the init image {width}x{height}")
+    if init is None:
+        mode = Mode.TXT2IMG
+    elif mask is not None:
+        mode = Mode.INPAINT
+    elif init.shape[2] == 4 and (init[..., 3] < 128).any():
+        mode = Mode.OUTPAINT
+    else:
+        mode = Mode.IMG2IMG
+    default_strength = 0.75 if mode is Mode.IMG2IMG else 1.0
+    strength = args.strength if args.strength is not None else default_strength
+    if not 0.0 < strength <= 1.0:
+        raise UsageError(f"--strength must be in (0, 1], not {strength}")
+    check_model(model, args.allow_pickle)
+    loras = parse_loras(args.lora)
+    request = GenerationRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative or "",
+        mode=mode,
+        width=width,
+        height=height,
+        seed=args.seed if args.seed is not None else random.randint(0, 2**32 - 1),
+        steps=args.steps if args.steps is not None else 20,
+        guidance=args.guidance if args.guidance is not None else 5.0,
+        strength=strength,
+        scheduler=scheduler,
+        model=model,
+        batch=batch,
+        tile_plan=TilePlan(args.tile_size, args.overlap),
+        init_image=init,
+        mask=mask,
+        loras=loras,
+    )
+    # 2. Run
+    finished = run_engine(make_engine(args), request, args.quiet)
+    if finished is None:
+        return EXIT_FAILED
+    # 3. Write every candidate (each file atomically)
+    model_name = Path(model).stem if model != "builtin" else "builtin"
+    for path, image, seed in zip(paths, finished.candidates, finished.seeds, strict=True):
+        write_png(path, image, request, seed, model_name)
+        print(path)
+    return 0
+
+
+# -- generate into a project ---------------------------------------------------------------------------
+def parse_frame(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"frame {text!r} is not X,Y,W,H") from None
+    if w <= 0 or h <= 0 or any(v % 8 for v in (x, y, w, h)):
+        raise UsageError(f"frame {text} must have a positive size and lie on the 8 px grid")
+    return x, y, w, h
+
+
+def generate_into_project(args: argparse.Namespace) -> int:
+    """Generate the frame X,Y,W,H of a project (the frame there with that rectangle, or a new one)
+    in the mode the document gives it, and save the first candidate into the project as a patch.
+    The project is rewritten atomically, only after a successful run."""
+    from canvas_app.core.generation import accept_result, request_for_frame
+    from canvas_app.core.project_file import ProjectError, load_project, save_project
+    from canvas_app.engine.api import TilePlan
+
+    # 1. Check the input and find (or add) the frame
+    if not args.frame:
+        raise UsageError("--project needs --frame X,Y,W,H")
+    if args.out or args.init or args.mask:
+        raise UsageError("--project takes its pixels from the project; drop --out/--init/--mask")
+    if args.size:
+        raise UsageError("--project takes its size from --frame; drop --size")
+    x, y, w, h = parse_frame(args.frame)
+    path = Path(args.project)
+    if not path.is_file():
+        raise UsageError(f"project not found: {path}")
+    try:
+        doc = load_project(path)
+    except (ProjectError, OSError) as error:
+        raise UsageError(f"cannot read project {path}: {error}") from None
+    settings: dict[str, Any] = {}
+    for key, value in (
+        ("prompt", args.prompt),
+        ("negative_prompt", args.negative),
+        ("model", args.model),
+        ("steps", args.steps),
+        ("guidance", args.guidance),
+        ("strength", args.strength),
+        ("batch", args.batch),
+        ("scheduler", check_scheduler(args.scheduler) if args.scheduler else None),
+    ):
+        if value is not None:
+            settings[key] = value
+    frame = next((f for f in doc.frames.values() if f.rect == (x, y, w, h)), None)
+    try:
+        if frame is None:
+            frame = doc.add_frame(x=x, y=y, w=w, h=h, **settings)
+        elif settings:
+            frame = doc.update_frame(frame.id, **settings)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if not frame.prompt:
+        raise UsageError("the frame has no prompt; pass --prompt")
+    check_model(frame.model, args.allow_pickle)
+    request = request_for_frame(
+        doc,
+        frame,
+        seed=args.seed,
+        tile_plan=TilePlan(args.tile_size, args.overlap),
+        loras=parse_loras(args.lora),
+    )
+    # 2. Run, then write the patch and save
+    finished = run_engine(make_engine(args), request, args.quiet)
+    if finished is None:
+        return EXIT_FAILED
+    patch = accept_result(doc, frame, request, finished.candidates[0], finished.seeds[0])
+    save_project(doc, path)
+    print(f"{path}: {request.mode.value} frame {x},{y},{w},{h} -> patch {patch.id} (seed {patch.seed})")
+    return 0
