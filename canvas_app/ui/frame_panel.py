@@ -75,7 +75,7 @@ class FramePanel(QWidget):
         # A double spin box with no decimals: seeds go up to 2**32 - 1, past QSpinBox's int range.
         self.seed = QDoubleSpinBox(minimum=0, maximum=MAX_SEED, decimals=0, objectName="seed")
         self.seed_lock = QCheckBox("lock", toolTip="Use this seed every time (unlocked: a new seed per run)")
-        self.dice = QToolButton(text="🎲", toolTip="New random seed")
+        self.dice = QToolButton(text="Roll", toolTip="New random seed (locks it)")
         self.batch = QSpinBox(minimum=1, maximum=16, value=1, objectName="batch")
         self.mode_label = QLabel(objectName="mode")
         self.mode_label.setWordWrap(True)

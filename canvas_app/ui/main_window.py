@@ -218,6 +218,31 @@ class MainWindow(QMainWindow):
         gen.addAction(self._action("Next Candidate", lambda: self._step(1), "Right"))
         gen.addAction(self._action("Generate &More", self.generate_more, "Ctrl+Shift+Return"))
 
+        prefs = menu.addMenu("&Settings")
+        device_menu = prefs.addMenu("Device (after restart)")
+        device_group = QActionGroup(self)
+        current = self.settings.get("engine/device", "")
+        for label, value in (("Automatic", ""), ("CPU", "cpu"), ("CUDA", "cuda"), ("Apple MPS", "mps")):
+            act = device_menu.addAction(label)
+            act.setCheckable(True)
+            act.setChecked(value == current)
+            act.triggered.connect(lambda _c=False, v=value: self.settings.set("engine/device", v))
+            device_group.addAction(act)
+        preview_menu = prefs.addMenu("Preview rate (after restart)")
+        preview_group = QActionGroup(self)
+        rate = self.settings.get("engine/preview_interval_s", 0.1)
+        for label, value in (
+            ("Every step", 0.0),
+            ("10 per second", 0.1),
+            ("4 per second", 0.25),
+            ("1 per second", 1.0),
+        ):
+            act = preview_menu.addAction(label)
+            act.setCheckable(True)
+            act.setChecked(abs(value - rate) < 1e-6)
+            act.triggered.connect(lambda _c=False, v=value: self.settings.set("engine/preview_interval_s", v))
+            preview_group.addAction(act)
+
         tools_bar = QToolBar("Tools", objectName="tools")
         tools_bar.setMovable(False)
         self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools_bar)
