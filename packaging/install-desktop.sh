@@ -71,10 +71,10 @@ icon_files() {
 
 desktop_exec_value() {
     # Desktop Entry Exec quoting: a path with spaces is double-quoted; characters that would need
-    # escaping inside the quotes are refused rather than half-escaped.
+    # escaping inside the quotes (or in the sed below) are refused rather than half-escaped.
     local cmd="$1"
-    if [[ "$cmd" == *[\"\`\$\\]* ]]; then
-        echo "error: --exec path contains a quote, backtick, dollar or backslash: $cmd" >&2
+    if [[ "$cmd" == *[\"\`\$\\\&\|]* ]]; then
+        echo "error: --exec path contains one of \" \` \$ \\ & | (quote, backtick, dollar, ...): $cmd" >&2
         exit 2
     fi
     if [[ "$cmd" == *" "* ]]; then printf '"%s"' "$cmd"; else printf '%s' "$cmd"; fi
@@ -90,9 +90,10 @@ install_all() {
     done < <(icon_files)
     run install -m 0644 "$linux_dir/$APP_ID-mime.xml" "$mime_dir/packages/$APP_ID.xml"
     if [[ $dry_run -eq 1 ]]; then
-        echo "+ write $apps_dir/$APP_ID.desktop (Exec=$exec_value %f)"
+        echo "+ write $apps_dir/$APP_ID.desktop (Exec=$exec_value ...)"
     else
-        sed -e "s|^Exec=.*|Exec=$exec_value %f|" -e "s|^TryExec=.*|TryExec=$exec_cmd|" \
+        # Only the command changes; its arguments stay as the template has them.
+        sed -e "s|^Exec=$APP_ID |Exec=$exec_value |" -e "s|^TryExec=.*|TryExec=$exec_cmd|" \
             "$linux_dir/$APP_ID.desktop" >"$apps_dir/$APP_ID.desktop"
         chmod 0644 "$apps_dir/$APP_ID.desktop"
     fi

@@ -55,9 +55,20 @@ def test_desktop_entry_fields() -> None:
     entry = _desktop_entry(DESKTOP)
     assert entry["Type"] == "Application"
     assert entry["Icon"] == "canvas-app"
-    assert entry["Exec"].split()[-1] in ("%f", "%F", "%u", "%U")
+    assert entry["Exec"].split()[-1] == "%f"
     assert MIME_TYPE in entry["MimeType"].split(";")
     assert "Graphics" in entry["Categories"].split(";")
+
+
+def test_desktop_exec_is_a_valid_command_line() -> None:
+    # The menu entry and "Open with" run Exec with the file in place of %f: the CLI must accept it.
+    from canvas_app.cli import build_parser
+
+    argv = _desktop_entry(DESKTOP)["Exec"].split()
+    assert argv[0] == "canvas-app"
+    args = build_parser().parse_args([a.replace("%f", "/tmp/a b.canvas") for a in argv[1:]])
+    assert args.command == "gui" and args.project == "/tmp/a b.canvas"
+    assert build_parser().parse_args([a for a in argv[1:] if a != "%f"]).command == "gui"
 
 
 def test_mime_xml_validates_against_schema() -> None:
@@ -101,7 +112,7 @@ def test_install_and_uninstall_into_xdg_data_home(tmp_path: Path) -> None:
 
     desktop = data_home / "applications" / "canvas-app.desktop"
     entry = _desktop_entry(desktop)
-    assert entry["Exec"] == f'"{tmp_path / "my apps" / "canvas-app"}" %f'
+    assert entry["Exec"] == f'"{tmp_path / "my apps" / "canvas-app"}" gui %f'
     assert (data_home / "mime" / "packages" / "canvas-app.xml").read_bytes() == MIME_XML.read_bytes()
     for size in (16, 22, 24, 32, 48, 64, 128, 256, 512):
         hicolor = data_home / "icons" / "hicolor" / f"{size}x{size}"
