@@ -4,7 +4,7 @@ Layout (format version 1)::
 
     mimetype                    "application/x-canvas-app-project", first entry, stored
     stack.xml                   OpenRaster stack with one layer showing mergedimage.png
-    mergedimage.png             the content bounds, scaled down to at most 2048 px a side
+    mergedimage.png             the content bounds, scaled down to at most 1024 px a side
     Thumbnails/thumbnail.png    at most 256 px a side
     canvas/document.json        format version, tile lists, frames, patches, view, metadata
     canvas/image/<tx>_<ty>.png  RGBA tiles of the image (256x256), only painted ones
@@ -21,8 +21,11 @@ import io
 import json
 import os
 import re
+import threading
+import weakref
 import zipfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 from xml.sax.saxutils import quoteattr
@@ -47,7 +50,7 @@ FORMAT_NAME = "canvas-app-project"
 FORMAT_VERSION = 1
 EXTENSION = ".canvas"
 DOCUMENT_JSON = "canvas/document.json"
-MERGED_MAX_SIDE = 2048
+MERGED_MAX_SIDE = 1024
 THUMB_MAX_SIDE = 256
 
 # Limits applied while loading, so a hostile or broken file cannot exhaust memory.
@@ -76,6 +79,65 @@ def save_snapshot(snap: DocumentSnapshot, path: str | os.PathLike[str], compress
 
 def _tile_name(layer: str, key: TileKey) -> str:
     return f"canvas/{layer}/{key[0]}_{key[1]}.png"
+
+
+class _EncodedTileCache:
+    """PNG bytes of tiles saved before, keyed by the identity of the tile array.
+
+    Stored tiles are copy-on-write (``raster.py``): an array that is still alive still holds the
+    same pixels, so a save after a small edit encodes only the tiles that edit replaced. Entries
+    die with their arrays; the cache is also capped in bytes.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, int], tuple[weakref.ref[np.ndarray], bytes]] = {}
+        self._bytes = 0
+
+    def get(self, array: np.ndarray, level: int) -> bytes | None:
+        with self._lock:
+            entry = self._entries.get((id(array), level))
+        if entry is None or entry[0]() is not array:
+            return None
+        return entry[1]
+
+    def put(self, array: np.ndarray, level: int, data: bytes) -> None:
+        key = (id(array), level)
+
+        def forget(_ref: weakref.ref[np.ndarray]) -> None:
+            self._drop(key)
+
+        ref = weakref.ref(array, forget)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self._bytes += len(data) - (len(old[1]) if old else 0)
+            self._entries[key] = (ref, data)
+            while self._bytes > self.max_bytes and self._entries:
+                _, (_, dropped) = self._entries.popitem()  # newest-first keeps the loop short
+                self._bytes -= len(dropped)
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[1])
+
+
+_TILE_CACHE = _EncodedTileCache()
+
+
+def _encode_tiles(tiles: list[np.ndarray], level: int) -> list[bytes]:
+    """PNG-encode tiles, reusing earlier encodings and spreading new ones over threads (zlib and
+    Pillow's encoder release the GIL)."""
+    out: list[bytes | None] = [_TILE_CACHE.get(t, level) for t in tiles]
+    missing = [i for i, data in enumerate(out) if data is None]
+    workers = min(4, os.cpu_count() or 1, max(1, len(missing)))
+    with ThreadPoolExecutor(workers) as pool:
+        for i, data in zip(missing, pool.map(lambda i: encode_png(tiles[i], level), missing), strict=True):
+            _TILE_CACHE.put(tiles[i], level, data)
+            out[i] = data
+    return [d for d in out if d is not None]
 
 
 def _write_archive(snap: DocumentSnapshot, fh: IO[bytes], compress_level: int) -> None:
@@ -107,12 +169,17 @@ def _write_archive(snap: DocumentSnapshot, fh: IO[bytes], compress_level: int) -
         zf.writestr(
             DOCUMENT_JSON, json.dumps(meta, indent=1, sort_keys=True), compress_type=zipfile.ZIP_DEFLATED
         )
-        for key in image_keys:
-            data = encode_png(snap.image_tiles[key], compress_level)
-            zf.writestr(_tile_name("image", key), data, compress_type=zipfile.ZIP_STORED)
-        for key in mask_keys:
-            data = encode_png(snap.mask_tiles[key], compress_level)
-            zf.writestr(_tile_name("mask", key), data, compress_type=zipfile.ZIP_STORED)
+        for layer, keys, tiles in (
+            ("image", image_keys, snap.image_tiles),
+            ("mask", mask_keys, snap.mask_tiles),
+        ):
+            # In chunks, so that encoded bytes do not pile up in memory for huge canvases.
+            for start in range(0, len(keys), 256):
+                chunk = keys[start : start + 256]
+                for key, data in zip(
+                    chunk, _encode_tiles([tiles[k] for k in chunk], compress_level), strict=True
+                ):
+                    zf.writestr(_tile_name(layer, key), data, compress_type=zipfile.ZIP_STORED)
 
 
 def _previews(tiles: Mapping[TileKey, np.ndarray], bounds: Rect | None) -> tuple[np.ndarray, np.ndarray]:
