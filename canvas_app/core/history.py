@@ -7,6 +7,7 @@ drops its oldest commands once their tiles exceed ``max_bytes``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,9 +39,9 @@ class Command:
     def redo(self, doc: Document) -> None:
         raise NotImplementedError
 
-    @property
-    def nbytes(self) -> int:
-        return 0
+    def arrays(self) -> Iterator[np.ndarray]:
+        """The tile arrays this command keeps alive (for the history's memory bound)."""
+        return iter(())
 
 
 @dataclass(eq=False)
@@ -59,11 +60,10 @@ class TilesCommand(Command):
     def redo(self, doc: Document) -> None:
         doc._restore_tiles(self.layer, self.after, self.rect)
 
-    @property
-    def nbytes(self) -> int:
-        tiles = [t for t in self.before.values() if t is not None]
-        tiles += [t for t in self.after.values() if t is not None]
-        return sum(t.nbytes for t in tiles)
+    def arrays(self) -> Iterator[np.ndarray]:
+        for tile in (*self.before.values(), *self.after.values()):
+            if tile is not None:
+                yield tile
 
 
 @dataclass(eq=False)
@@ -113,13 +113,16 @@ class GroupCommand(Command):
         for cmd in self.commands:
             cmd.redo(doc)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(c.nbytes for c in self.commands)
+    def arrays(self) -> Iterator[np.ndarray]:
+        for cmd in self.commands:
+            yield from cmd.arrays()
 
 
 class History:
     """Undo and redo stacks with a memory bound.
+
+    Memory is counted per distinct tile array: consecutive strokes over one tile share the array
+    between one's "after" and the next one's "before", and it is counted once.
 
     ``state`` identifies the document state (the command on top of the undo stack); the document
     compares it with the state it was saved at to know whether it is modified.
@@ -128,10 +131,14 @@ class History:
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, max_commands: int = 10_000) -> None:
         self.max_bytes = max_bytes
         self.max_commands = max_commands
-        self._undo: list[tuple[int, Command]] = []
+        self._undo: deque[tuple[int, Command]] = deque()
         self._redo: list[tuple[int, Command]] = []
         self._groups: list[GroupCommand] = []
         self.dropped = 0
+        # id(array) -> [number of references from commands, bytes]; arrays stay alive (and ids
+        # stay unique) while a command holds them.
+        self._refs: dict[int, list[int]] = {}
+        self._held = 0
 
     @property
     def state(self) -> int:
@@ -158,7 +165,18 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        return sum(c.nbytes for _, c in self._undo) + sum(c.nbytes for _, c in self._redo)
+        """Bytes of the distinct tile arrays held by the undo and redo stacks."""
+        return self._held
+
+    def _track(self, command: Command, delta: int) -> None:
+        for array in command.arrays():
+            entry = self._refs.setdefault(id(array), [0, array.nbytes])
+            if entry[0] == 0:
+                self._held += entry[1]
+            entry[0] += delta
+            if entry[0] == 0:
+                self._held -= entry[1]
+                del self._refs[id(array)]
 
     def push(self, command: Command) -> None:
         """Record a command that has already been applied; clears the redo stack."""
@@ -166,6 +184,9 @@ class History:
             self._groups[-1].commands.append(command)
             return
         self._undo.append((next(_ids), command))
+        self._track(command, +1)
+        for _, old in self._redo:
+            self._track(old, -1)
         self._redo.clear()
         self._enforce_bounds()
 
@@ -198,11 +219,12 @@ class History:
     def clear(self) -> None:
         self._undo.clear()
         self._redo.clear()
+        self._refs.clear()
+        self._held = 0
 
     def _enforce_bounds(self) -> None:
         # The newest command always stays, even when it alone is over the bound.
-        total = self.nbytes
-        while len(self._undo) > 1 and (total > self.max_bytes or len(self._undo) > self.max_commands):
-            _, oldest = self._undo.pop(0)
-            total -= oldest.nbytes
+        while len(self._undo) > 1 and (self._held > self.max_bytes or len(self._undo) > self.max_commands):
+            _, oldest = self._undo.popleft()
+            self._track(oldest, -1)
             self.dropped += 1

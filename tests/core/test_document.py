@@ -118,17 +118,21 @@ def test_no_op_edits_record_nothing() -> None:
 
 def test_history_stores_only_touched_tiles_and_respects_its_bound() -> None:
     tile_bytes = TILE_SIZE * TILE_SIZE * 4
-    doc = Document(history_max_bytes=19 * tile_bytes)
+    doc = Document(history_max_bytes=int(17.5 * tile_bytes))
     doc.paste(0, 0, solid(4 * TILE_SIZE, 4 * TILE_SIZE, 1))  # 16 tiles after, none before
     assert doc.history.nbytes == 16 * tile_bytes
-    doc.stroke(BrushSettings(size=10), [(10, 10), (20, 20)])  # one tile before and after
-    assert doc.history.nbytes == 18 * tile_bytes
+    # One tile touched: its "before" is the paste's "after" (counted once) plus one new tile.
+    doc.stroke(BrushSettings(size=10), [(10, 10), (20, 20)])
+    assert doc.history.nbytes == 17 * tile_bytes
     doc.stroke(BrushSettings(size=10), [(300, 300), (310, 310)])
     # Over the bound: the oldest command (the big paste) goes, the strokes stay undoable.
     assert len(doc.history) == 2 and doc.history.dropped == 1
     assert doc.history.nbytes == 4 * tile_bytes
     assert doc.undo() and doc.undo() and not doc.undo()
     assert doc.image.read(0, 0, 1, 1)[0, 0, 0] == 1  # the paste itself stays on the canvas
+    # A new edit after undo drops the redo stack and its tiles.
+    doc.paste(2000, 2000, solid(4, 4, 9))
+    assert not doc.can_redo and doc.history.nbytes == tile_bytes
     # A single command bigger than the whole bound is still kept, so it can be undone.
     tiny = Document(history_max_bytes=1)
     tiny.paste(0, 0, solid(600, 600, 3))
