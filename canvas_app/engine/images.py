@@ -36,8 +36,9 @@ def _to_tensor(rgb: np.ndarray, like: Any) -> Any:
 
 
 def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
-    """VAE tile edge and overlap in pixels: the UNet tile, at least 256 px (VAE tiles are cheap)."""
-    edge = max(tile_px, 256)
+    """VAE tile edge and overlap in latent cells: the UNet tile, at least 256 px (VAE tiles are
+    cheap next to the UNet), overlapping by a quarter."""
+    edge = max(tile_px, 256) // model.vae_factor
     return edge, edge // 4
 
 
@@ -47,8 +48,7 @@ def encode(model: Any, rgb: np.ndarray, tile_px: int) -> Any:
     param = next(vae.parameters())
     x = _to_tensor(rgb, param)
     edge, overlap = _vae_tile(model, tile_px)
-    factor = model.vae_factor
-    latents = tiled_map(x, lambda t: vae.encode(t).latent_dist.mode(), edge, overlap, 1, factor)
+    latents = tiled_map(x, lambda t: vae.encode(t).latent_dist.mode(), edge, overlap, model.vae_factor, False)
     shift = float(vae.config.get("shift_factor") or 0.0)
     latents = (latents - shift) * float(vae.config.scaling_factor)
     return latents.to(model.unet.dtype)
@@ -60,9 +60,8 @@ def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:
     param = next(vae.parameters())
     shift = float(vae.config.get("shift_factor") or 0.0)
     z = (latents / float(vae.config.scaling_factor) + shift).to(param.dtype)
-    factor = model.vae_factor
     edge, overlap = _vae_tile(model, tile_px)
-    image = tiled_map(z, lambda t: vae.decode(t).sample, edge // factor, overlap // factor, factor, 1)
+    image = tiled_map(z, lambda t: vae.decode(t).sample, edge, overlap, model.vae_factor, True)
     image = ((image[0].float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
     return image.permute(1, 2, 0).cpu().numpy()
 

@@ -100,32 +100,24 @@ class TileBlender:
         return self.total / self.weight
 
 
-def tiled_map(
-    x: Any, fn: Callable[[Any], Any], tile: int, overlap: int, scale_num: int, scale_den: int
-) -> Any:
-    """Apply ``fn`` (a VAE encoder or decoder) to overlapping spatial tiles of ``x`` and blend the
-    outputs, whose size is the input's times scale_num / scale_den. One call when x fits a tile."""
+def tiled_map(x: Any, fn: Callable[[Any], Any], tile: int, overlap: int, factor: int, decode: bool) -> Any:
+    """Apply a VAE encoder (``decode=False``: pixels -> latents, ``factor`` times smaller) or decoder
+    (``decode=True``: latents -> pixels) to overlapping tiles of ``x`` and blend the outputs. ``tile``
+    and ``overlap`` are in latent cells, so every tile starts on the latent grid. One call when x fits
+    a single tile."""
     _, _, h, w = x.shape
-    if h <= tile and w <= tile:
+    in_scale, out_scale = (1, factor) if decode else (factor, 1)
+    lat_w, lat_h = w // in_scale, h // in_scale
+    if lat_w <= tile and lat_h <= tile:
         return fn(x)
-    tiles = plan_tiles(w, h, tile, overlap)
-    out_tiles = [
-        Tile(
-            t.x * scale_num // scale_den,
-            t.y * scale_num // scale_den,
-            t.w * scale_num // scale_den,
-            t.h * scale_num // scale_den,
-        )
-        for t in tiles
-    ]
-    ramp = overlap * scale_num // scale_den
+    tiles = plan_tiles(lat_w, lat_h, tile, overlap)
+    out_tiles = [Tile(*t.scaled(out_scale)) for t in tiles]
     blender = None
     for i, t in enumerate(tiles):
-        out = fn(x[:, :, t.y : t.y + t.h, t.x : t.x + t.w])
+        x0, y0, tw, th = t.scaled(in_scale)
+        out = fn(x[:, :, y0 : y0 + th, x0 : x0 + tw])
         if blender is None:
-            blender = TileBlender(
-                out_tiles, w * scale_num // scale_den, h * scale_num // scale_den, ramp, out
-            )
+            blender = TileBlender(out_tiles, lat_w * out_scale, lat_h * out_scale, overlap * out_scale, out)
         blender.add(i, out)
     assert blender is not None
     return blender.result()

@@ -1,0 +1,152 @@
+"""Model sources: folders, single files written from a tiny pipeline, the hub cache offline,
+pickle refusal, the pipeline cache, schedulers, devices."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ckpt_writer import write_single_file
+from conftest import run
+
+from canvas_app.engine.api import Finished, GenerationRequest
+from canvas_app.engine.devices import pick_device
+from canvas_app.engine.errors import InputError, ModelError
+from canvas_app.engine.local import LocalDiffusersEngine
+from canvas_app.engine.models import ModelCache, resolve_source
+from canvas_app.engine.schedulers import SCHEDULER_NAMES, canonical_name
+
+
+@pytest.mark.parametrize("suffix", [".ckpt", ".bin", ".pt", ".pth"])
+def test_pickle_checkpoints_are_refused_unless_allowed(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"not really a pickle")
+    with pytest.raises(ModelError, match="arbitrary code"):
+        resolve_source(str(path))
+    assert resolve_source(str(path), allow_pickle=True).kind == "single_file"
+
+
+def test_pickle_refusal_reaches_the_artist_as_failed(engine, tmp_path: Path) -> None:
+    path = tmp_path / "model.ckpt"
+    path.write_bytes(b"x")
+    events = run(engine, GenerationRequest(model=str(path)))
+    assert "arbitrary code" in events[-1].message
+
+
+def test_folder_with_only_bin_weights_is_refused(tmp_path: Path, sd8: str) -> None:
+    folder = tmp_path / "binonly"
+    shutil.copytree(sd8, folder)
+    for f in folder.glob("*/*.safetensors"):
+        f.rename(f.with_suffix(".bin"))
+    engine = LocalDiffusersEngine(device="cpu")
+    events = run(engine, GenerationRequest(model=str(folder)))
+    assert "pickle" in events[-1].message
+
+
+def test_missing_sources_say_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CANVAS_APP_RESOURCES", str(tmp_path))
+    with pytest.raises(ModelError, match="built-in model is not installed"):
+        resolve_source("builtin")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ModelError, match="model_index.json"):
+        resolve_source(str(tmp_path / "plain"))
+    with pytest.raises(ModelError, match="not found"):
+        resolve_source(str(tmp_path / "nothing.safetensors"))
+    assert resolve_source("someone/some-model").kind == "hub"
+
+
+def test_builtin_inpaint_variant_is_chosen_for_masked_modes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sd4: str, inpaint4: str
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(sd4, models / "builtin")
+    monkeypatch.setenv("CANVAS_APP_RESOURCES", str(tmp_path))
+    assert resolve_source("builtin", inpaint=True).location.endswith("builtin")
+    shutil.copytree(inpaint4, models / "builtin-inpaint")
+    assert resolve_source("builtin", inpaint=True).location.endswith("builtin-inpaint")
+    assert resolve_source("builtin").location.endswith("builtin")
+
+
+@pytest.mark.parametrize("name", ["sd8", "inpaint4"])
+def test_single_file_checkpoint_loads_offline_with_same_weights(tmp_path: Path, request, name: str) -> None:
+    folder = Path(request.getfixturevalue(name))
+    ckpt = tmp_path / "model.safetensors"
+    write_single_file(folder, ckpt)
+    # The configs sit beside the checkpoint (no weights needed there).
+    config = tmp_path / "model"
+    shutil.copytree(folder, config, ignore=shutil.ignore_patterns("*.safetensors"))
+    engine = LocalDiffusersEngine(device="cpu")
+    single = engine.load(str(ckpt)).pipe
+    reference = LocalDiffusersEngine(device="cpu").load(str(folder)).pipe
+    for component in ("unet", "vae", "text_encoder"):
+        got = getattr(single, component).state_dict()
+        expected = getattr(reference, component).state_dict()
+        assert got.keys() == expected.keys()
+        assert all(torch.equal(got[k], expected[k]) for k in expected)
+    request = GenerationRequest(model=str(ckpt), width=64, height=64, steps=2)
+    from_file = run(engine, request)[-1].candidates[0]
+    from_folder = run(engine, request.with_changes(model=str(folder)))[-1].candidates[0]
+    assert np.array_equal(from_file, from_folder)
+
+
+def test_unknown_single_file_architecture_is_refused(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "odd.safetensors"
+    save_file({"some.weight": torch.zeros(2)}, str(path))
+    with pytest.raises(ModelError, match="not supported|could not load"):
+        LocalDiffusersEngine(device="cpu").load(str(path))
+
+
+def test_hub_id_loads_from_local_cache_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sd8: str
+) -> None:
+    cache = tmp_path / "hub"
+    repo = cache / "models--someone--tiny-sd"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(sd8, snapshot)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    engine = LocalDiffusersEngine(device="cpu")
+    events = run(engine, GenerationRequest(model="someone/tiny-sd", width=64, height=64, steps=2))
+    assert isinstance(events[-1], Finished), events[-1]
+    missing = run(engine, GenerationRequest(model="someone/not-cached", width=64, height=64, steps=2))
+    assert "not in the local cache" in missing[-1].message
+
+
+def test_cache_reuses_the_pipeline_and_switching_frees_it(sd8: str, sd4: str) -> None:
+    cache = ModelCache()
+    device = pick_device("cpu")
+    first = cache.get(resolve_source(sd8), device)
+    assert cache.get(resolve_source(sd8), device) is first
+    second = cache.get(resolve_source(sd4), device)
+    assert second is not first and cache.current is second
+    cache.release()
+    assert cache.current is None
+
+
+def test_every_scheduler_runs(engine, sd8: str) -> None:
+    for name in SCHEDULER_NAMES:
+        events = run(engine, GenerationRequest(model=sd8, width=64, height=64, steps=2, scheduler=name))
+        assert isinstance(events[-1], Finished), (name, events[-1])
+    assert canonical_name("dpm++ 2m  karras") == "DPM++ 2M Karras"
+    with pytest.raises(InputError):
+        canonical_name("k_lms_unknown")
+
+
+def test_device_choice_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CANVAS_APP_DEVICE", raising=False)
+    choice = pick_device("cpu")
+    assert (choice.device, choice.dtype_name) == ("cpu", "float32")
+    assert pick_device("cpu:fp16").dtype_name == "float16"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            pick_device("cuda")
+        assert pick_device().device in ("cpu", "mps")
