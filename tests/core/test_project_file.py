@@ -435,3 +435,23 @@ def test_frames_view_and_patches_survive_with_types(tmp_path: Path) -> None:
     assert got == frame and isinstance(got.guidance, float) and isinstance(got.batch, int)
     assert loaded.view == doc.view
     assert os.path.getsize(path) < 10_000
+
+
+def test_resave_encodes_only_changed_tiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = Document()
+    doc.paste(0, 0, np.random.default_rng(8).integers(1, 256, (2 * TILE_SIZE, 3 * TILE_SIZE, 4), dtype=np.uint8))
+    path = tmp_path / "inc.canvas"
+    save_project(doc, path)
+    encoded: list[tuple[int, ...]] = []
+    real_encode = project_file.encode_png
+
+    def counting_encode(array: np.ndarray, compress_level: int = 1) -> bytes:
+        encoded.append(array.shape)
+        return real_encode(array, compress_level)
+
+    monkeypatch.setattr(project_file, "encode_png", counting_encode)
+    doc.stroke(BrushSettings(size=10, color=(1, 2, 3)), [(20, 20), (40, 20)])  # inside tile (0, 0)
+    save_project(doc, path)
+    tiles = [s for s in encoded if s == (TILE_SIZE, TILE_SIZE, 4)]
+    assert len(tiles) == 1  # the stroked tile; the other 5 reuse their earlier encoding
+    assert_same_document(doc, load_project(path))
