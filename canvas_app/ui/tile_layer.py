@@ -81,9 +81,12 @@ class TileLayerItem(QGraphicsItem):
         x, y, w, h = rect
         if w <= 0 or h <= 0:
             return
-        stale = [key for key in self._cache if self._level_rect(*key).intersects(QRectF(x, y, w, h))]
-        for key in stale:
-            del self._cache[key]
+        # Visit only the pyramid tiles that cover the rectangle, level by level.
+        for level in range(MAX_LEVEL + 1):
+            span = self.tile_size << level
+            for j in range(y // span, (y + h - 1) // span + 1):
+                for i in range(x // span, (x + w - 1) // span + 1):
+                    self._cache.pop((level, i, j), None)
         self.update(QRectF(x, y, w, h))
 
     def clear_cache(self) -> None:

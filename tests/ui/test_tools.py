@@ -117,3 +117,23 @@ def test_only_painted_visible_tiles_are_drawn(ws, qtbot):
     assert ws.scene.image_item.tiles_drawn == 1  # one pyramid tile covers them all
     image = view.grab().toImage()
     assert image.width() > 0
+
+
+@pytest.mark.parametrize("zoom", [1.0, 0.25, 0.05])
+def test_edits_replace_cached_pixmaps_at_every_zoom(ws, zoom):
+    doc, view = ws.doc, ws.view
+    doc.paste(0, 0, np.full((512, 512, 4), (255, 0, 0, 255), np.uint8))
+    view.set_zoom(zoom)
+    view.center_on(QPointF(256, 256))
+    centre = view.mapFromScene(QPointF(256, 256))
+
+    def colour():
+        image = view.viewport().grab().toImage()
+        c = image.pixelColor(centre)
+        return (c.red(), c.green(), c.blue())
+
+    assert colour() == (255, 0, 0)
+    doc.paste(0, 0, np.full((512, 512, 4), (0, 0, 255, 255), np.uint8))
+    assert colour() == (0, 0, 255)
+    doc.undo()
+    assert colour() == (255, 0, 0)
