@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,19 +44,35 @@ class BrushSettings:
             raise ValueError(f"color must be three values within 0..255, got {self.color}")
 
 
+# Dab centres are placed on a 1/4 px grid so that the coverage of a dab can be cached per
+# sub-pixel phase: a stroke then reuses at most 16 coverage arrays instead of computing each dab.
+SUBPIXEL = 4
+
+
 def dab_coverage(settings: BrushSettings, cx: float, cy: float) -> tuple[Rect, np.ndarray]:
-    """The coverage (0..1 float32) of one dab centred at (cx, cy) and the rectangle it covers."""
-    r = settings.size / 2.0
+    """The coverage (0..1 float32, read-only) of one dab centred at (cx, cy) and the rectangle
+    it covers."""
+    qx, qy = round(cx * SUBPIXEL), round(cy * SUBPIXEL)
+    ix, iy = qx // SUBPIXEL, qy // SUBPIXEL
+    (ox, oy, w, h), cov = _phase_coverage(settings.size, settings.hardness, qx % SUBPIXEL, qy % SUBPIXEL)
+    return (ix + ox, iy + oy, w, h), cov
+
+
+@lru_cache(maxsize=128)
+def _phase_coverage(size: float, hardness: float, px: int, py: int) -> tuple[Rect, np.ndarray]:
+    cx, cy = px / SUBPIXEL, py / SUBPIXEL
+    r = size / 2.0
     x0, y0 = math.floor(cx - r - 1), math.floor(cy - r - 1)
     x1, y1 = math.ceil(cx + r + 1), math.ceil(cy + r + 1)
     xs = np.arange(x0, x1, dtype=np.float32) + 0.5 - np.float32(cx)
     ys = np.arange(y0, y1, dtype=np.float32) + 0.5 - np.float32(cy)
     d = np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2)
     # The soft edge spans the outer (1 - hardness) of the radius, at least one pixel for antialiasing.
-    feather = max(r * (1.0 - settings.hardness), 1.0)
+    feather = max(r * (1.0 - hardness), 1.0)
     t = np.clip((r - d) / np.float32(feather), 0.0, 1.0)
-    cov = t * t * (3.0 - 2.0 * t)
-    return (x0, y0, x1 - x0, y1 - y0), cov.astype(np.float32)
+    cov = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    cov.flags.writeable = False
+    return (x0, y0, x1 - x0, y1 - y0), cov
 
 
 class Stroke:
