@@ -47,7 +47,13 @@ SUN_COLORS = ["yellow", "orange", "red", "white"]
 MOON_COLORS = ["white", "yellow"]
 TREE_COLORS = ["green", "orange", "pink"]
 COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
-PLURALS = {"house": "houses", "tree": "trees", "circle": "circles", "square": "squares", "triangle": "triangles"}
+PLURALS = {
+    "house": "houses",
+    "tree": "trees",
+    "circle": "circles",
+    "square": "squares",
+    "triangle": "triangles",
+}
 
 # Attribute combinations never drawn in training, to measure generalisation.
 HELD_OUT = {("sun", "purple"), ("house", "black"), ("circle", "green", "right"), ("tree", "pink", "left")}
@@ -80,7 +86,9 @@ def position_word(center_x: float, crop_x: int, crop_w: int) -> str:
     return "left" if rel < 0.38 else "right" if rel > 0.62 else "center"
 
 
-def is_held_out(kind: str, color: str, position: str | None = None, held_out: frozenset = frozenset(HELD_OUT)) -> bool:
+def is_held_out(
+    kind: str, color: str, position: str | None = None, held_out: frozenset = frozenset(HELD_OUT)
+) -> bool:
     return (kind, color) in held_out or (kind, color, position) in held_out
 
 
@@ -157,7 +165,9 @@ def _draw_landscape(rng: random.Random, held_out: frozenset) -> tuple[Scene, np.
             shade = _jitter((235, 235, 240), rng, 10)
             for _ in range(4):
                 dx, dy, rr = rng.randint(-14, 14), rng.randint(-4, 4), rng.randint(6, 10)
-                p.draw.ellipse(p.s(cx + dx - rr * 1.6, cy + dy - rr, cx + dx + rr * 1.6, cy + dy + rr), fill=shade)
+                p.draw.ellipse(
+                    p.s(cx + dx - rr * 1.6, cy + dy - rr, cx + dx + rr * 1.6, cy + dy + rr), fill=shade
+                )
     # Hills then ground.
     hill_rgb = _jitter((70, 140, 60) if sky != "black" else (25, 60, 30), rng, 12)
     x = -20
@@ -195,8 +205,13 @@ def _draw_landscape(rng: random.Random, held_out: frozenset) -> tuple[Scene, np.
         dw, dh = w * 0.22, wall_h * 0.5
         dx = hx + w * 0.39
         p.draw.rectangle(p.s(dx, ground_y - dh, dx + dw, ground_y), fill=(70, 45, 30))
-        p.draw.rectangle(p.s(hx + w * 0.1, top_y + wall_h * 0.2, hx + w * 0.28, top_y + wall_h * 0.45), fill=(160, 210, 240))
-        scene.objects.append(SceneObject("house", color, (hx - 3, int(top_y - w * 0.55), hx + w + 3, ground_y)))
+        p.draw.rectangle(
+            p.s(hx + w * 0.1, top_y + wall_h * 0.2, hx + w * 0.28, top_y + wall_h * 0.45),
+            fill=(160, 210, 240),
+        )
+        scene.objects.append(
+            SceneObject("house", color, (hx - 3, int(top_y - w * 0.55), hx + w + 3, ground_y))
+        )
     for _ in range(rng.randint(0, 3)):
         w = rng.randint(16, 24)
         tx = _free_x(rng, taken, w, 2, SCENE_W - 2)
@@ -282,24 +297,39 @@ def _group_phrase(kind: str, color: str, count: int, position: str) -> str:
     return f"{amount} {color} {noun} {where}"
 
 
+def crop_groups(scene: Scene, crop_x: int, crop_w: int) -> list[tuple[str, str, int, str]]:
+    """(kind, colour, count, position) of each group of like objects the crop shows, largest first."""
+    groups: dict[tuple[str, str], list[SceneObject]] = {}
+    for obj in visible_objects(scene, crop_x, crop_w):
+        groups.setdefault((obj.kind, obj.color), []).append(obj)
+
+    def largest_area(objs: list[SceneObject]) -> int:
+        return max((o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) for o in objs)
+
+    out = []
+    for (kind, color), objs in sorted(groups.items(), key=lambda kv: -largest_area(kv[1])):
+        center = sum(o.center_x for o in objs) / len(objs)
+        out.append((kind, color, min(len(objs), 3), position_word(center, crop_x, crop_w)))
+    return out
+
+
+def setting_phrase(scene: Scene) -> str:
+    return f"{scene.background} sky" if scene.kind == "landscape" else f"{scene.background} background"
+
+
+def object_phrase(kind: str, color: str, count: int, position: str) -> str:
+    if kind in ("sun", "moon"):
+        return f"a {color} {kind} on the {position}" if position != "center" else f"a {color} {kind}"
+    return _group_phrase(kind, color, count, position)
+
+
 def caption_for_crop(scene: Scene, crop_x: int, crop_w: int, rng: random.Random | None = None) -> str:
     """A caption naming what the crop shows: the largest group first, then the rest, then the sky.
 
     With ``rng``, phrases after the first are dropped at random so short prompts work too.
     """
-    groups: dict[tuple[str, str], list[SceneObject]] = {}
-    for obj in visible_objects(scene, crop_x, crop_w):
-        groups.setdefault((obj.kind, obj.color), []).append(obj)
-    ordered = sorted(groups.items(), key=lambda kv: -max((o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) for o in kv[1]))
-    phrases = []
-    for (kind, color), objs in ordered:
-        center = sum(o.center_x for o in objs) / len(objs)
-        position = position_word(center, crop_x, crop_w)
-        if kind in ("sun", "moon"):
-            phrases.append(f"a {color} {kind} on the {position}" if position != "center" else f"a {color} {kind}")
-        else:
-            phrases.append(_group_phrase(kind, color, min(len(objs), 3), position))
-    setting = f"{scene.background} sky" if scene.kind == "landscape" else f"{scene.background} background"
+    phrases = [object_phrase(*group) for group in crop_groups(scene, crop_x, crop_w)]
+    setting = setting_phrase(scene)
     if scene.kind == "landscape":
         setting += ", hills" + (", water" if scene.water else "")
     if rng is not None and len(phrases) > 1:

@@ -66,7 +66,9 @@ def load_checkpoint(path: Path) -> dict | None:
 
 # 1. Data ---------------------------------------------------------------------------------------
 def stage_data(work: Workdir, n_scenes: int) -> None:
-    pixels = np.lib.format.open_memmap(work.root / "scenes.npy", "w+", np.uint8, (n_scenes, SCENE_H, SCENE_W, 3))
+    pixels = np.lib.format.open_memmap(
+        work.root / "scenes.npy", "w+", np.uint8, (n_scenes, SCENE_H, SCENE_W, 3)
+    )
     scenes = []
     for i in range(n_scenes):
         scene, px = render_scene(SEED * 100_000 + i)
@@ -138,8 +140,16 @@ def stage_vae(work: Workdir, steps: int, batch: int = 16, crop: int = 64) -> Non
         if (step + 1) % 100 == 0 or step + 1 == steps:
             with torch.no_grad():
                 val = psnr(vae.decode(vae.encode(held).latent_dist.mean).sample, held)
-            log(f"vae step {step + 1}/{steps} loss {loss.item():.4f} held-out PSNR {val:.2f} dB ({time.time() - t0:.0f}s)")
-            save_checkpoint(work.root / "vae.pt", model=vae.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step + 1)
+            log(
+                f"vae step {step + 1}/{steps} loss {loss.item():.4f} held-out PSNR {val:.2f} dB ({time.time() - t0:.0f}s)"
+            )
+            save_checkpoint(
+                work.root / "vae.pt",
+                model=vae.state_dict(),
+                opt=opt.state_dict(),
+                sched=sched.state_dict(),
+                step=step + 1,
+            )
     vae.eval()
     with torch.no_grad():
         val = psnr(vae.decode(vae.encode(held).latent_dist.mean).sample, held)
@@ -160,7 +170,9 @@ def stage_latents(work: Workdir) -> None:
     pixels, _ = load_data(work)
     vae = load_vae(work)
     f = arch.VAE_FACTOR
-    out = np.lib.format.open_memmap(work.root / "latents.npy", "w+", np.float16, (len(pixels), 4, SCENE_H // f, SCENE_W // f))
+    out = np.lib.format.open_memmap(
+        work.root / "latents.npy", "w+", np.float16, (len(pixels), 4, SCENE_H // f, SCENE_W // f)
+    )
     with torch.inference_mode():
         for i in range(0, len(pixels), 64):
             x = to_tensor(pixels[i : i + 64])
@@ -169,7 +181,6 @@ def stage_latents(work: Workdir) -> None:
     std = float(np.asarray(out[:2000], np.float32).std())
     work.mark_done("latents", {"scaling_factor": 1.0 / std})
     log(f"latents: encoded {len(pixels)} scenes, latent std {std:.4f}")
-
 
 
 # 4. UNet + text encoder ------------------------------------------------------------------------
@@ -192,7 +203,8 @@ class LatentCrops:
         offsets = self.rng.integers(0, self.latents.shape[-1] - ls + 1, size)
         z = np.stack([self.latents[i, :, :, o : o + ls] for i, o in zip(idx, offsets)]).astype(np.float32)
         captions = [
-            "" if self.py_rng.random() < caption_dropout
+            ""
+            if self.py_rng.random() < caption_dropout
             else caption_for_crop(self.scenes[i], int(o) * arch.VAE_FACTOR, arch.NATIVE_SIZE, self.py_rng)
             for i, o in zip(idx, offsets)
         ]
@@ -206,7 +218,9 @@ def load_tokenizer(work: Workdir):
 
 
 def encode_text(tokenizer, text_encoder, captions: list[str]):
-    ids = tokenizer(captions, padding="max_length", max_length=arch.TEXT_MAX_LENGTH, truncation=True, return_tensors="pt").input_ids
+    ids = tokenizer(
+        captions, padding="max_length", max_length=arch.TEXT_MAX_LENGTH, truncation=True, return_tensors="pt"
+    ).input_ids
     return text_encoder(ids)[0]
 
 
@@ -223,7 +237,9 @@ def lr_at(step: int, steps: int, peak: float, warmup: int = 100) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train_denoiser(work: Workdir, name: str, unet, text_encoder, steps: int, batch: int, peak_lr: float, make_input) -> None:
+def train_denoiser(
+    work: Workdir, name: str, unet, text_encoder, steps: int, batch: int, peak_lr: float, make_input
+) -> None:
     """The shared loop of the base and inpainting stages: epsilon prediction, min-SNR weighting."""
     import torch
 
@@ -261,7 +277,13 @@ def train_denoiser(work: Workdir, name: str, unet, text_encoder, steps: int, bat
         running = 0.98 * running + 0.02 * loss.item() if step > start else loss.item()
         if (step + 1) % 50 == 0 or step + 1 == steps:
             log(f"{name} step {step + 1}/{steps} loss {running:.4f} ({time.time() - t0:.0f}s)")
-            save_checkpoint(work.root / f"{name}.pt", unet=unet.state_dict(), text_encoder=text_encoder.state_dict(), opt=opt.state_dict(), step=step + 1)
+            save_checkpoint(
+                work.root / f"{name}.pt",
+                unet=unet.state_dict(),
+                text_encoder=text_encoder.state_dict(),
+                opt=opt.state_dict(),
+                step=step + 1,
+            )
     work.mark_done(name, {"steps": steps, "final_loss": running})
 
 
@@ -285,7 +307,12 @@ def random_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     if kind == 0:  # outpaint: one or two sides unknown
         for _ in range(rng.integers(1, 3)):
             side, depth = rng.integers(0, 4), int(rng.integers(size // 6, size * 2 // 3))
-            box = [(0, 0, depth, size), (size - depth, 0, size, size), (0, 0, size, depth), (0, size - depth, size, size)][side]
+            box = [
+                (0, 0, depth, size),
+                (size - depth, 0, size, size),
+                (0, 0, size, depth),
+                (0, size - depth, size, size),
+            ][side]
             draw.rectangle(box, fill=255)
     elif kind == 1:  # a box around an object
         w, h = rng.integers(size // 6, size // 2, 2)
@@ -337,7 +364,9 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("stages", nargs="*", default=["all"], help=f"any of {', '.join(STAGES)} or all")
     parser.add_argument("--work", type=Path, default=Path("checkpoints/builtin"))
     parser.add_argument("--out", type=Path, default=Path("resources/models"))

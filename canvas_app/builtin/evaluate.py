@@ -1,0 +1,277 @@
+"""Measure the shipped built-in model: prompt adherence (seen and held-out), guidance, inpainting,
+outpainting continuity, speed; and draw the sample grid.
+
+    python -m canvas_app.builtin.evaluate --out docs/builtin-eval.json --grid docs/images/builtin-samples.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from canvas_app.builtin.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
+from canvas_app.builtin.scenes import (
+    BACKGROUND_COLORS,
+    HELD_OUT,
+    HOUSE_COLORS,
+    MOON_COLORS,
+    SCENE_W,
+    SHAPE_COLORS,
+    SKY_COLORS,
+    SUN_COLORS,
+    TREE_COLORS,
+    is_held_out,
+    object_phrase,
+    render_scene,
+)
+
+PALETTES = {"house": HOUSE_COLORS, "tree": TREE_COLORS, "sun": SUN_COLORS, "moon": MOON_COLORS}
+LANDSCAPE_KINDS = ("house", "tree", "sun", "moon")
+SHAPE_KINDS = ("circle", "square", "triangle")
+
+
+def prompt_for(attrs: dict[str, str]) -> str:
+    return f"{object_phrase(attrs['kind'], attrs['color'], 1, attrs['position'])}, {attrs['setting']}" + (
+        ", hills" if attrs["setting"].endswith("sky") else ""
+    )
+
+
+def seen_attributes(rng: random.Random) -> dict[str, str]:
+    while True:
+        if rng.random() < 0.55:
+            kind = rng.choice(LANDSCAPE_KINDS)
+            color = rng.choice(PALETTES[kind])
+            setting = f"{rng.choice(SKY_COLORS)} sky"
+        else:
+            kind = rng.choice(SHAPE_KINDS)
+            bg = rng.choice(BACKGROUND_COLORS)
+            color = rng.choice([c for c in SHAPE_COLORS if c != bg])
+            setting = f"{bg} background"
+        position = rng.choice(["left", "center", "right"])
+        if not is_held_out(kind, color, position):
+            return {"setting": setting, "kind": kind, "color": color, "position": position}
+
+
+def held_out_attributes(rng: random.Random) -> dict[str, str]:
+    combo = rng.choice(sorted(HELD_OUT))
+    kind, color = combo[0], combo[1]
+    position = combo[2] if len(combo) == 3 else rng.choice(["left", "center", "right"])
+    if kind in SHAPE_KINDS:
+        setting = f"{rng.choice([b for b in BACKGROUND_COLORS if b != color])} background"
+    else:
+        setting = f"{rng.choice(SKY_COLORS)} sky"
+    return {"setting": setting, "kind": kind, "color": color, "position": position}
+
+
+def accuracy(predicted: list[dict[str, str]], wanted: list[dict[str, str]]) -> dict[str, float]:
+    out = {}
+    for key in ATTRIBUTES:
+        # Celestial objects have no position word when centred; score position only where it is said.
+        pairs = [
+            (p[key], w[key])
+            for p, w in zip(predicted, wanted)
+            if key != "position" or w["kind"] not in ("sun", "moon") or w["position"] != "center"
+        ]
+        out[key] = float(np.mean([a == b for a, b in pairs]))
+    return out
+
+
+def chance() -> dict[str, float]:
+    return {k: 1.0 / len(v) for k, v in ATTRIBUTES.items()}
+
+
+class Generator:
+    def __init__(self, base_dir: Path, inpaint_dir: Path, steps: int) -> None:
+        import torch
+        from diffusers import (
+            DPMSolverMultistepScheduler,
+            StableDiffusionInpaintPipeline,
+            StableDiffusionPipeline,
+        )
+
+        self.torch = torch
+        self.steps = steps
+        self.base = StableDiffusionPipeline.from_pretrained(base_dir, torch_dtype=torch.float32)
+        self.base.scheduler = DPMSolverMultistepScheduler.from_config(self.base.scheduler.config)
+        self.base.set_progress_bar_config(disable=True)
+        self.inpaint = None
+        if inpaint_dir.exists():
+            self.inpaint = StableDiffusionInpaintPipeline.from_pretrained(
+                inpaint_dir, torch_dtype=torch.float32
+            )
+            self.inpaint.scheduler = DPMSolverMultistepScheduler.from_config(self.inpaint.scheduler.config)
+            self.inpaint.set_progress_bar_config(disable=True)
+
+    def txt2img(self, prompts: list[str], guidance: float, seed: int) -> np.ndarray:
+        out = []
+        for i in range(0, len(prompts), 10):
+            gen = [self.torch.Generator().manual_seed(seed + i + j) for j in range(len(prompts[i : i + 10]))]
+            res = self.base(
+                prompts[i : i + 10],
+                height=CROP,
+                width=CROP,
+                num_inference_steps=self.steps,
+                guidance_scale=guidance,
+                generator=gen,
+                output_type="np",
+            )
+            out.append((res.images * 255).round().astype(np.uint8))
+        return np.concatenate(out)
+
+    def inpaint_one(self, prompt: str, image: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+        res = self.inpaint(
+            prompt,
+            image=Image.fromarray(image),
+            mask_image=Image.fromarray(mask),
+            height=CROP,
+            width=CROP,
+            num_inference_steps=self.steps,
+            guidance_scale=5.0,
+            generator=self.torch.Generator().manual_seed(seed),
+            output_type="np",
+        )
+        return (res.images[0] * 255).round().astype(np.uint8)
+
+
+def horizon_row(image: np.ndarray, cols: slice) -> float:
+    """Row of the strongest vertical change in green-minus-blue (sky above, hills/ground below)."""
+    signal = image[:, cols, 1].astype(np.float32) - image[:, cols, 2].astype(np.float32)
+    profile = signal.mean(axis=1)
+    return float(np.argmax(np.diff(profile[20:110])) + 20)
+
+
+def eval_inpaint(gen: Generator, clf: AttributeClassifier, n: int) -> dict:
+    """Mask the only object of a crop and ask for another kind or colour there."""
+    rng, cases = random.Random(3), []
+    seed = 20_000_000
+    while len(cases) < n:
+        seed += 1
+        scene, pixels = render_scene(seed)
+        if scene.kind != "shapes" or len(scene.objects) != 1:
+            continue
+        obj = scene.objects[0]
+        crop_x = int(min(max(0, obj.center_x - CROP / 2), SCENE_W - CROP))
+        labels = crop_labels(scene, crop_x)
+        if not labels:
+            continue
+        x0, y0, x1, y1 = obj.box
+        mask = np.zeros((CROP, CROP), np.uint8)
+        mask[max(0, y0 - 6) : y1 + 6, max(0, x0 - crop_x - 6) : x1 - crop_x + 6] = 255
+        bg = labels["setting"].split()[0]
+        want = dict(
+            labels,
+            kind=rng.choice([k for k in SHAPE_KINDS if k != labels["kind"]]),
+            color=rng.choice([c for c in SHAPE_COLORS if c not in (bg, labels["color"])]),
+        )
+        cases.append((pixels[:, crop_x : crop_x + CROP].copy(), mask, want))
+    results = [gen.inpaint_one(prompt_for(w), img, m, 100 + i) for i, (img, m, w) in enumerate(cases)]
+    acc = accuracy(clf.predict(np.stack(results)), [w for *_, w in cases])
+    return {
+        "cases": n,
+        "kind": acc["kind"],
+        "color": acc["color"],
+        "images": results[:4],
+        "inputs": cases[:4],
+    }
+
+
+def eval_outpaint(gen: Generator, n: int) -> dict:
+    """Keep the left half of a landscape, generate the right half; compare horizons at the seam."""
+    seams, independent, seed, done = [], [], 30_000_000, 0
+    while done < n:
+        seed += 1
+        scene, pixels = render_scene(seed)
+        if scene.kind != "landscape":
+            continue
+        crop = pixels[:, 64:192].copy()
+        mask = np.zeros((CROP, CROP), np.uint8)
+        mask[:, 64:] = 255
+        out = gen.inpaint_one("hills", crop, mask, 200 + done)
+        left = horizon_row(crop, slice(48, 64))
+        seams.append(abs(horizon_row(out, slice(64, 80)) - left))
+        # Baseline: a fresh landscape's horizon at the same columns (no knowledge of the left half).
+        other = (
+            render_scene(seed + 777_777)[1] if render_scene(seed + 777_777)[0].kind == "landscape" else pixels
+        )
+        independent.append(abs(horizon_row(other[:, 64:192], slice(64, 80)) - left))
+        done += 1
+    return {
+        "cases": n,
+        "seam_horizon_error_px": float(np.mean(seams)),
+        "unrelated_scene_horizon_error_px": float(np.mean(independent)),
+    }
+
+
+def sample_grid(gen: Generator, path: Path, prompts: list[str]) -> None:
+    images = gen.txt2img(prompts, guidance=5.0, seed=11)
+    cols, cell, label_h = 4, CROP * 2, 30
+    rows = (len(prompts) + cols - 1) // cols
+    grid = Image.new("RGB", (cols * cell, rows * (cell + label_h)), "white")
+    draw = ImageDraw.Draw(grid)
+    for i, (img, prompt) in enumerate(zip(images, prompts)):
+        x, y = (i % cols) * cell, (i // cols) * (cell + label_h)
+        grid.paste(Image.fromarray(img).resize((cell, cell), Image.NEAREST), (x, y))
+        for line_no, line in enumerate(textwrap.wrap(prompt, 44)[:2]):
+            draw.text((x + 4, y + cell + 2 + 13 * line_no), line, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+
+
+def step_time(gen: Generator, size: int) -> float:
+    import torch
+
+    unet = gen.base.unet
+    f = gen.base.vae_scale_factor
+    z = torch.randn(2, 4, size // f, size // f)
+    h = torch.randn(2, gen.base.tokenizer.model_max_length, unet.config.cross_attention_dim)
+    with torch.inference_mode():
+        unet(z, 500, h)
+        t0 = time.perf_counter()
+        for _ in range(3):
+            unet(z, 500, h)
+    return (time.perf_counter() - t0) / 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", type=Path, default=Path("resources/models"))
+    parser.add_argument("--n", type=int, default=100, help="prompts per set")
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--out", type=Path, default=Path("docs/builtin-eval.json"))
+    parser.add_argument("--grid", type=Path, default=Path("docs/images/builtin-samples.png"))
+    args = parser.parse_args(argv)
+    t0 = time.time()
+    clf = AttributeClassifier()
+    report: dict = {"classifier_accuracy_on_renders": clf.fit(), "chance": chance()}
+    gen = Generator(args.models / "builtin", args.models / "builtin-inpaint", args.steps)
+    rng = random.Random(5)
+    seen = [seen_attributes(rng) for _ in range(args.n)]
+    held = [held_out_attributes(rng) for _ in range(args.n)]
+    for name, attrs in (("seen", seen), ("held_out", held)):
+        images = gen.txt2img([prompt_for(a) for a in attrs], guidance=5.0, seed=1000)
+        report[f"{name}_guidance5"] = accuracy(clf.predict(images), attrs)
+    report["seen_guidance1"] = accuracy(
+        clf.predict(gen.txt2img([prompt_for(a) for a in seen], guidance=1.0, seed=1000)), seen
+    )
+    if gen.inpaint is not None:
+        inpaint = eval_inpaint(gen, clf, max(10, args.n // 2))
+        report["inpaint"] = {k: v for k, v in inpaint.items() if k not in ("images", "inputs")}
+        report["outpaint"] = eval_outpaint(gen, max(10, args.n // 4))
+    report["seconds_per_step_cfg"] = {"128": step_time(gen, 128), "512_single_pass": step_time(gen, 512)}
+    sample_grid(gen, args.grid, [prompt_for(a) for a in seen[:12]] + [prompt_for(a) for a in held[:4]])
+    report["eval_seconds"] = time.time() - t0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
