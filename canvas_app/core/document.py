@@ -3,6 +3,13 @@
 The document is the single source of truth and has no Qt in it. The GUI subscribes to
 ``doc.events`` (plain callback lists) and mirrors what they report. Every edit goes through a method
 here that records an undoable command.
+
+Threading: a document belongs to one thread (the GUI thread). For autosave, take
+``doc.snapshot()`` on that thread (cheap: tiles are shared copy-on-write) and hand the snapshot to
+``project_file.save_snapshot`` on a worker thread.
+
+``frames_changed(frame_id)`` is emitted for add, change and delete alike: whether the id is still
+in ``doc.frames`` tells which.
 """
 
 from __future__ import annotations
@@ -163,6 +170,11 @@ class Document:
     def bounds(self) -> Rect | None:
         """Bounds of the painted image pixels."""
         return self.image.bounds()
+
+    def set_view(self, **changes: Any) -> None:
+        """Change the view state (centre, zoom, active frame); not an undoable edit."""
+        self.view = ViewState(**{**self.view.to_dict(), **changes})
+        self.events.view_changed.emit()
 
     # -- pixel edits -----------------------------------------------------------------------------
     def paste(

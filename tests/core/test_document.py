@@ -239,3 +239,14 @@ def test_undo_and_redo_walk_through_recorded_states(edits: list, redo_count: int
     for _ in range(redos):
         doc.redo()
     assert state(doc) == (recorded[redos - 1] if redos else empty)
+
+
+def test_view_changes_are_not_edits() -> None:
+    doc = Document()
+    calls: list[int] = []
+    doc.events.view_changed.connect(lambda: calls.append(1))
+    doc.set_view(zoom=2.0, center_x=5.5)
+    assert doc.view.zoom == 2.0 and doc.view.center_x == 5.5 and calls == [1]
+    assert not doc.modified and not doc.can_undo
+    with pytest.raises(TypeError):
+        doc.set_view(rotation=3)
