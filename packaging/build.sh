@@ -3,21 +3,27 @@
 # Windows and macOS). Run from anywhere; the environment must have the app's dependencies and
 # pyinstaller installed (pip install pyinstaller), and resources/models/builtin must exist.
 #
-#   packaging/build.sh [--dist DIR] [--work DIR]
+#   packaging/build.sh [--dist DIR] [--work DIR] [--incremental]
+#
+# --incremental keeps PyInstaller's analysis cache: when only resources/ changed (a new model), the
+# rebuild takes seconds instead of the full analysis.
 #
 # Environment: PYTHON (default python3), CANVAS_APP_BUNDLE_ALLOW_CUDA=1 to bundle a CUDA build of
-# torch (several GB; the default refuses, because the CPU build is what the bundle is meant for).
+# torch (several GB; the default refuses, because the CPU build is what the bundle is meant for),
+# CANVAS_APP_BUNDLE_RESOURCES=DIR to bundle another resources folder than the checkout's.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-python3}"
 dist="$root/dist"
 work="$root/build/pyinstaller"
+clean=--clean
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --dist) dist="$2"; shift ;;
         --work) work="$2"; shift ;;
-        -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --incremental) clean="" ;;
+        -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -28,8 +34,9 @@ if ! "$python" -m PyInstaller --version >/dev/null 2>&1; then
     echo "error: PyInstaller is not installed for $python (pip install pyinstaller)" >&2
     exit 1
 fi
-if [[ ! -f "$root/resources/models/builtin/model_index.json" ]]; then
-    echo "error: the built-in model is missing (resources/models/builtin); the bundle ships it" >&2
+resources="${CANVAS_APP_BUNDLE_RESOURCES:-$root/resources}"
+if [[ ! -f "$resources/models/builtin/model_index.json" ]]; then
+    echo "error: the built-in model is missing ($resources/models/builtin); the bundle ships it" >&2
     exit 1
 fi
 torch_version="$("$python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
@@ -41,10 +48,10 @@ if [[ "$torch_version" == *+cu* || "$torch_version" == *+rocm* ]] && [[ "${CANVA
 fi
 echo "building with $("$python" --version), torch $torch_version, PyInstaller $("$python" -m PyInstaller --version)"
 
-# 2. Build. --clean: a stale analysis cache has bitten us with half-updated hidden imports.
+# 2. Build. --clean by default, so that a stale analysis cache never hides a changed dependency.
 start=$(date +%s)
 cd "$root"
-"$python" -m PyInstaller --noconfirm --clean --log-level WARN \
+"$python" -m PyInstaller --noconfirm $clean --log-level WARN \
     --distpath "$dist" --workpath "$work" packaging/pyinstaller/canvas-app.spec
 
 # 3. Ship the desktop integration with the bundle: <bundle>/install-desktop.sh registers the menu
