@@ -229,9 +229,7 @@ class CanvasView(QGraphicsView):
 
     def tabletEvent(self, event: QTabletEvent) -> None:
         # Remember the pressure; Qt then synthesises the mouse events we handle below.
-        self._tablet_pressure = event.pressure() if event.pointerType() else None
-        if event.type() == QEvent.Type.TabletRelease:
-            self._tablet_pressure = None
+        self._tablet_pressure = None if event.type() == QEvent.Type.TabletRelease else float(event.pressure())
         event.ignore()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:

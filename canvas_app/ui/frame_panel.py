@@ -200,6 +200,10 @@ class FramePanel(QWidget):
         self._job_changed(self.ws.selected_frame_id)
 
     def refresh_mode(self) -> None:
+        """Show the mode each frame will run in (it follows the pixels and mask under it)."""
+        for frame_id, item in self.ws.scene.frame_items.items():
+            if frame_id in self.ws.doc.frames:
+                item.set_mode_label(self.gen.mode_for(frame_id).value)
         frame = self.frame
         if frame is None:
             self.mode_label.setText("")
@@ -207,9 +211,6 @@ class FramePanel(QWidget):
         mode = self.gen.mode_for(frame.id)
         self.mode_label.setText(f"Mode: {MODE_TEXT[mode]}")
         self.strength.setEnabled(mode != Mode.TXT2IMG)
-        item = self.ws.scene.frame_items.get(frame.id)
-        if item is not None:
-            item.set_mode_label(mode.value)
 
     def _frame_changed(self, frame_id: str) -> None:
         if frame_id == self.ws.selected_frame_id and not self._commit_timer.isActive():

@@ -38,7 +38,8 @@ class StagingBar(QWidget):
     previous / next, accept (Enter), discard (Backspace), generate more."""
 
     def __init__(self, ws: Workspace, gen: GenerationController) -> None:
-        super().__init__(ws.view.viewport())
+        # A child of the view, not of its viewport: viewport scrolling would shift it twice.
+        super().__init__(ws.view)
         self.ws = ws
         self.gen = gen
         self.setObjectName("staging")
@@ -118,7 +119,7 @@ class StagingBar(QWidget):
         y = rect.bottom() + 8
         x = max(4, min(x, vp.width() - self.width() - 4))
         y = max(4, min(y, vp.height() - self.height() - 4))
-        self.move(QPoint(int(x), int(y)))
+        self.move(vp.geometry().topLeft() + QPoint(int(x), int(y)))
 
 
 class PatchList(QWidget):
