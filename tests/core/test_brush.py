@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from canvas_app.core.brush import BrushSettings, Stroke, dab_coverage, paint_stroke
 from canvas_app.core.raster import MaskRaster, TiledRaster
@@ -112,3 +114,31 @@ def test_settings_are_checked() -> None:
         BrushSettings(color=(0, 0, 300))
     with pytest.raises(ValueError, match="RGBA uint8"):
         Stroke(TiledRaster(3), BrushSettings())
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    # Points on a 1/8 px grid: shifting them by whole pixels is exact in floating point.
+    st.lists(
+        st.tuples(st.integers(0, 2400).map(lambda v: v / 8), st.integers(0, 2400).map(lambda v: v / 8)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(-5000, 5000),
+    st.integers(-5000, 5000),
+    st.floats(4, 40),
+    st.floats(0, 1),
+    st.booleans(),
+)
+def test_strokes_do_not_depend_on_where_tiles_start(
+    points: list, dx: int, dy: int, size: float, hardness: float, on_mask: bool
+) -> None:
+    # The same stroke shifted by whole pixels gives the same pixels, wherever the tile seams fall.
+    settings_ = BrushSettings(size=size, hardness=hardness, opacity=0.7, color=(10, 200, 30))
+    a, b = (MaskRaster(), MaskRaster()) if on_mask else (TiledRaster(), TiledRaster())
+    ra = paint_stroke(a, points, settings_)
+    rb = paint_stroke(b, [(x + dx, y + dy) for x, y in points], settings_)
+    assert ra is not None and rb is not None
+    assert (rb[0] - ra[0], rb[1] - ra[1], rb[2:]) == (dx, dy, ra[2:])
+    np.testing.assert_array_equal(a.read(*ra), b.read(*rb))
+    assert a.bounds() is not None and (a.bounds()[2:] == b.bounds()[2:])  # type: ignore[index]
