@@ -35,8 +35,10 @@ def test_batch_candidates_use_consecutive_seeds(engine, sd8: str) -> None:
 
 
 def test_previews_every_step_and_tile(engine, sd4: str) -> None:
-    # 160 x 96 at native 64 px: a 3 x 2 grid of tiles.
-    request = GenerationRequest(prompt="a sky", model=sd4, width=160, height=96, steps=3, seed=1)
+    # 160 x 96 at native 64 px, overlap 16 px: a 3 x 2 grid of tiles.
+    request = GenerationRequest(
+        prompt="a sky", model=sd4, width=160, height=96, steps=3, seed=1, tile_plan=TilePlan(overlap=16)
+    )
     events = run(engine, request)
     started = events[0]
     assert isinstance(started, Started) and started.tiles == 6
@@ -64,7 +66,7 @@ def test_previews_are_throttled(sd4: str) -> None:
 
 
 def test_cancel_at_step_k_stops_by_k_plus_1_and_engine_stays_ready(engine, sd8: str) -> None:
-    request = GenerationRequest(model=sd8, width=128, height=64, steps=8, seed=3)
+    request = GenerationRequest(model=sd8, width=64, height=64, steps=6, seed=3)
     for k in (1, 4):
         token = CancelToken()
 
