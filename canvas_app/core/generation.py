@@ -59,7 +59,9 @@ def request_for_frame(
     **overrides: Any,
 ) -> GenerationRequest:
     """The request that generates ``frame``. ``seed`` overrides the frame's seed (a frame seed of -1
-    picks a random one); ``mode`` forces a mode; other ``overrides`` go into the request as given."""
+    picks a random one); ``mode`` forces a mode (re-rolls use the patch's original mode; a forced
+    inpaint/outpaint with nothing masked regenerates the whole frame); other ``overrides`` go into
+    the request as given."""
     mode = mode_for_frame(doc, frame) if mode is None else Mode(mode)
     if seed is None:
         seed = frame.seed if frame.seed >= 0 else random.randint(0, MAX_SEED)
@@ -77,6 +79,10 @@ def request_for_frame(
         if mode == Mode.OUTPAINT:
             assert init is not None
             mask[inside & (init[..., 3] == 0)] = 255
+        if not mask.any():
+            # Only when the mode was forced (a re-roll of an inpaint/outpaint patch): nothing is
+            # marked, so regenerate the whole frame, with the padding as context.
+            mask[inside] = 255
     kwargs: dict[str, Any] = dict(
         prompt=frame.prompt,
         negative_prompt=frame.negative_prompt,

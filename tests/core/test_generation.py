@@ -136,3 +136,16 @@ def test_accept_result_checks_its_input() -> None:
     with pytest.raises(ValueError, match="inside"):
         accept_result(doc, moved, req, np.zeros((64, 64, 4), np.uint8), 1)
     assert len(doc.history) == 1
+
+
+def test_forced_modes_for_re_rolls() -> None:
+    doc = Document()
+    doc.paste(-64, -64, opaque(256, 256))
+    frame = doc.add_frame(x=0, y=0, w=64, h=64)
+    # A re-roll of an outpaint patch: nothing is empty any more, so the whole frame is regenerated.
+    req = request_for_frame(doc, frame, context_padding=8, mode=Mode.OUTPAINT)
+    assert req.mode == Mode.OUTPAINT and req.mask is not None
+    assert (req.mask[8:72, 8:72] == 255).all() and int((req.mask > 0).sum()) == 64 * 64
+    # A re-roll of a txt2img patch starts from scratch even though pixels are there now.
+    req = request_for_frame(doc, frame, mode="txt2img")
+    assert req.mode == Mode.TXT2IMG and req.init_image is None and req.mask is None
