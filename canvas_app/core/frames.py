@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -9,6 +10,9 @@ from typing import Any
 from canvas_app.core.request import BUILTIN_MODEL
 
 SNAP = 8
+# The largest frame side: far beyond any model's reach, small enough that the crop of a frame
+# read from a (possibly hostile) file still fits in memory.
+MAX_FRAME_SIDE = 16384
 
 
 def snap(value: float) -> int:
@@ -58,6 +62,10 @@ class PromptFrame:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"strength must be within 0..1, got {self.strength}")
+        if not math.isfinite(self.guidance):
+            raise ValueError(f"guidance must be a finite number, got {self.guidance}")
+        if max(self.w, self.h) > MAX_FRAME_SIDE:
+            raise ValueError(f"a frame side is at most {MAX_FRAME_SIDE} px, got {self.w}x{self.h}")
 
     @property
     def rect(self) -> tuple[int, int, int, int]:
@@ -99,6 +107,10 @@ class Patch:
     created: float = 0.0
     id: str = field(default_factory=new_id)
 
+    def __post_init__(self) -> None:
+        if self.w < 1 or self.h < 1:
+            raise ValueError(f"a patch needs a positive size, got {self.w}x{self.h}")
+
     @property
     def rect(self) -> tuple[int, int, int, int]:
         return (self.x, self.y, self.w, self.h)
@@ -120,6 +132,10 @@ class ViewState:
     center_y: float = 0.0
     zoom: float = 1.0
     active_frame: str | None = None
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.center_x, self.center_y, self.zoom)) or self.zoom <= 0:
+            raise ValueError(f"view needs a finite centre and a positive zoom, got {self.to_dict()}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

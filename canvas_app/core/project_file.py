@@ -239,7 +239,7 @@ def _read_archive(fh: IO[bytes], name: str, max_bytes: int) -> Document:
         raw = _read_entry(zf, by_name[DOCUMENT_JSON], MAX_JSON_BYTES, name)
         try:
             meta = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ProjectError(f"{name} is damaged: {DOCUMENT_JSON} is not valid JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise ProjectError(f"{name} is damaged: {DOCUMENT_JSON} is not a JSON object")

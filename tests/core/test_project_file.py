@@ -314,6 +314,20 @@ def malformed_cases(path: Path) -> dict[str, tuple]:
             lambda: rewrite(path, {DOCUMENT_JSON: b'{"format": "canvas-app-proj'}),
             "not valid JSON",
         ),
+        "deeply nested json": (
+            lambda: rewrite(path, {DOCUMENT_JSON: b"[" * 100_000 + b"]" * 100_000}),
+            "not valid JSON",
+        ),
+        "nan zoom": (
+            lambda: rewrite(
+                path, {DOCUMENT_JSON: json.dumps(dict(meta, view={"zoom": float("nan")})).encode()}
+            ),
+            "positive zoom",
+        ),
+        "huge frame": (
+            lambda: rewrite(path, {DOCUMENT_JSON: json.dumps(dict(meta, frames=[{"w": 10**9}])).encode()}),
+            "at most 16384",
+        ),
         "json not object": (lambda: rewrite(path, {DOCUMENT_JSON: b"[1, 2]"}), "not a JSON object"),
         "bad frame": (
             lambda: rewrite(
@@ -357,6 +371,9 @@ def malformed_cases(path: Path) -> dict[str, tuple]:
         "tile not png",
         "missing tile",
         "broken json",
+        "deeply nested json",
+        "nan zoom",
+        "huge frame",
         "json not object",
         "bad frame",
         "wrong field type",
@@ -439,7 +456,9 @@ def test_frames_view_and_patches_survive_with_types(tmp_path: Path) -> None:
 
 def test_resave_encodes_only_changed_tiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     doc = Document()
-    doc.paste(0, 0, np.random.default_rng(8).integers(1, 256, (2 * TILE_SIZE, 3 * TILE_SIZE, 4), dtype=np.uint8))
+    doc.paste(
+        0, 0, np.random.default_rng(8).integers(1, 256, (2 * TILE_SIZE, 3 * TILE_SIZE, 4), dtype=np.uint8)
+    )
     path = tmp_path / "inc.canvas"
     save_project(doc, path)
     encoded: list[tuple[int, ...]] = []
