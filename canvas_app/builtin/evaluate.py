@@ -224,6 +224,26 @@ def sample_grid(gen: Generator, path: Path, prompts: list[str]) -> None:
     grid.save(path)
 
 
+def vae_reconstruction(gen: Generator, path: Path, n: int = 64) -> dict:
+    """PSNR of the shipped VAE on scenes it never saw, and a picture of originals over reconstructions."""
+    import torch
+
+    pixels = np.stack([render_scene(40_000_000 + i)[1] for i in range(n)])
+    vae = gen.base.vae
+    with torch.inference_mode():
+        x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1
+        rec = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    rec_u8 = ((rec + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    mse = ((rec_u8.astype(np.float64) - pixels) ** 2).mean(axis=(1, 2, 3))
+    psnr = 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))
+    top = np.concatenate(list(pixels[:4]), axis=1)
+    bottom = np.concatenate(list(rec_u8[:4]), axis=1)
+    Image.fromarray(np.concatenate([top, bottom], axis=0)).resize(
+        (top.shape[1] * 2, top.shape[0] * 4), Image.NEAREST
+    ).save(path)
+    return {"scenes": n, "psnr_db_mean": float(psnr.mean()), "psnr_db_min": float(psnr.min())}
+
+
 def step_time(gen: Generator, size: int) -> float:
     import torch
 
@@ -264,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         inpaint = eval_inpaint(gen, clf, max(10, args.n // 2))
         report["inpaint"] = {k: v for k, v in inpaint.items() if k not in ("images", "inputs")}
         report["outpaint"] = eval_outpaint(gen, max(10, args.n // 4))
+    report["vae"] = vae_reconstruction(gen, args.grid.with_name("builtin-vae.png"))
     report["seconds_per_step_cfg"] = {"128": step_time(gen, 128), "512_single_pass": step_time(gen, 512)}
     sample_grid(gen, args.grid, [prompt_for(a) for a in seen[:12]] + [prompt_for(a) for a in held[:4]])
     report["eval_seconds"] = time.time() - t0

@@ -90,6 +90,11 @@ def load_data(work: Workdir):
     return pixels, scenes
 
 
+def held_out_count(n_scenes: int) -> int:
+    """The last scenes are never trained on; the VAE's validation PSNR is measured on them."""
+    return max(1, min(200, n_scenes // 10))
+
+
 def to_tensor(batch: np.ndarray):
     import torch
 
@@ -107,7 +112,7 @@ def stage_vae(work: Workdir, steps: int, batch: int = 16, crop: int = 64) -> Non
 
     torch.manual_seed(SEED)
     pixels, _ = load_data(work)
-    n_train = len(pixels) - 200
+    n_train = len(pixels) - held_out_count(len(pixels))
     vae = arch.make_vae()
     opt = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
@@ -119,7 +124,7 @@ def stage_vae(work: Workdir, steps: int, batch: int = 16, crop: int = 64) -> Non
         sched.load_state_dict(ckpt["sched"])
         start = ckpt["step"]
     rng = np.random.default_rng(SEED + start)
-    held = to_tensor(np.stack([pixels[n_train + i][:, 64:192] for i in range(16)]))
+    held = to_tensor(np.stack([pixels[i][:, 64:192] for i in range(n_train, min(len(pixels), n_train + 16))]))
     t0 = time.time()
     for step in range(start, steps):
         idx = rng.integers(0, n_train, batch)
@@ -191,7 +196,7 @@ class LatentCrops:
         self.latents = np.load(work.root / "latents.npy", mmap_mode="r")
         _, self.scenes = load_data(work)
         self.scale = work.info("latents")["scaling_factor"]
-        self.n_train = len(self.latents) - 200
+        self.n_train = len(self.latents) - held_out_count(len(self.latents))
         self.rng = np.random.default_rng(seed)
         self.py_rng = random.Random(seed)
 
@@ -370,10 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stages", nargs="*", default=["all"], help=f"any of {', '.join(STAGES)} or all")
     parser.add_argument("--work", type=Path, default=Path("checkpoints/builtin"))
     parser.add_argument("--out", type=Path, default=Path("resources/models"))
-    parser.add_argument("--scenes", type=int, default=12000)
-    parser.add_argument("--vae-steps", type=int, default=2400)
-    parser.add_argument("--unet-steps", type=int, default=3000)
-    parser.add_argument("--inpaint-steps", type=int, default=800)
+    parser.add_argument("--scenes", type=int, default=6000)
+    parser.add_argument("--vae-steps", type=int, default=2000)
+    parser.add_argument("--unet-steps", type=int, default=1900)
+    parser.add_argument("--inpaint-steps", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch

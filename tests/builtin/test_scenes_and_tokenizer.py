@@ -1,0 +1,62 @@
+import random
+
+import numpy as np
+
+from canvas_app.builtin.scenes import (
+    HELD_OUT,
+    SCENE_H,
+    SCENE_W,
+    caption_for_crop,
+    crop_groups,
+    render_scene,
+    vocabulary,
+)
+from canvas_app.builtin.tokenizer import build_word_tokenizer
+
+
+def test_scenes_are_deterministic_by_seed():
+    a_scene, a = render_scene(42)
+    b_scene, b = render_scene(42)
+    assert a.shape == (SCENE_H, SCENE_W, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and a_scene == b_scene
+    assert not np.array_equal(a, render_scene(43)[1])
+
+
+def test_training_scenes_never_show_held_out_combinations():
+    seen = set()
+    for seed in range(150):
+        scene, _ = render_scene(seed)
+        for crop_x in (0, 64, 128):
+            seen |= {(kind, color) for kind, color, _, _ in crop_groups(scene, crop_x, 128)}
+    assert seen and not (seen & HELD_OUT)
+    held = set()
+    for seed in range(150):
+        scene, _ = render_scene(seed, include_held_out=True)
+        held |= {(o.kind, o.color) for o in scene.objects}
+    assert ("sun", "purple") in held and ("house", "black") in held
+
+
+def test_captions_describe_what_the_crop_shows():
+    for seed in range(50):
+        scene, _ = render_scene(seed)
+        caption = caption_for_crop(scene, 64, 128)
+        assert caption.endswith("sky, hills") or "sky, hills," in caption or caption.endswith("background")
+        for kind, color, _, position in crop_groups(scene, 64, 128):
+            assert f"{color} {kind}" in caption
+            assert position == "center" or f"on the {position}" in caption
+    scene, _ = render_scene(3)
+    short = caption_for_crop(scene, 64, 128, random.Random(0))
+    assert len(short) <= len(caption_for_crop(scene, 64, 128))
+
+
+def test_every_vocabulary_word_is_one_token(tmp_path):
+    words = vocabulary()
+    tokenizer = build_word_tokenizer(words, tmp_path)
+    for word in words:
+        assert len(tokenizer.tokenize(word)) == 1, word
+    # Unknown words still tokenize (into pieces), and the saved files reload offline.
+    assert len(tokenizer.tokenize("zebra")) > 1
+    from transformers import CLIPTokenizer
+
+    again = CLIPTokenizer.from_pretrained(tmp_path)
+    assert again("a red house").input_ids == tokenizer("a red house").input_ids

@@ -1,0 +1,62 @@
+"""The training code runs end to end: a few optimisation steps of every stage, then export + load."""
+
+import numpy as np
+import pytest
+
+from canvas_app.builtin import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    out = tmp_path_factory.mktemp("models")
+    args = ["--work", str(work), "--out", str(out), "--scenes", "24", "--vae-steps", "2"]
+    args += ["--unet-steps", "2", "--inpaint-steps", "2", "--threads", "2", "all"]
+    assert train.main(args) == 0
+    return work, out
+
+
+def test_every_stage_finishes_and_records_its_result(trained):
+    work, _ = trained
+    for stage in ("data", "vae", "latents", "unet", "inpaint"):
+        assert (work / f"{stage}.done").exists(), stage
+    assert np.isfinite(train.Workdir(work).info("vae")["psnr_db"])
+    assert train.Workdir(work).info("latents")["scaling_factor"] > 0
+
+
+def test_exported_folders_load_offline_and_generate(trained):
+    import torch
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    _, out = trained
+    pipe = StableDiffusionPipeline.from_pretrained(out / "builtin", torch_dtype=torch.float32)
+    assert pipe.vae_scale_factor == 4 and pipe.unet.config.in_channels == 4
+    image = pipe("a red house", height=128, width=128, num_inference_steps=2, output_type="np").images[0]
+    assert image.shape == (128, 128, 3)
+    inpaint = StableDiffusionInpaintPipeline.from_pretrained(
+        out / "builtin-inpaint", torch_dtype=torch.float32
+    )
+    assert inpaint.unet.config.in_channels == 9
+    for folder in ("builtin", "builtin-inpaint"):
+        weights = list((out / folder).rglob("*.safetensors"))
+        assert weights and not list((out / folder).rglob("*.bin"))
+        assert (out / folder / "preview_map.json").exists()
+
+
+def test_resume_continues_from_the_checkpoint(trained):
+    import torch
+
+    work, out = trained
+    (work / "unet.done").unlink()
+    before = torch.load(work / "unet.pt", weights_only=False)["step"]
+    train.main(["--work", str(work), "--out", str(out), "--unet-steps", "3", "--threads", "2", "unet"])
+    assert before == 2
+    assert torch.load(work / "unet.pt", weights_only=False)["step"] == 3
+
+
+def test_random_masks_cover_brush_box_and_border_cases():
+    rng = np.random.default_rng(0)
+    masks = [train.random_mask(rng, 128) for _ in range(40)]
+    coverage = [m.mean() for m in masks]
+    assert all(m.shape == (128, 128) and set(np.unique(m)) <= {0.0, 1.0} for m in masks)
+    assert min(coverage) < 0.2 and max(coverage) > 0.6
