@@ -10,7 +10,7 @@ import numpy as np
 
 from canvas_app.builtin import architecture as arch
 
-PREVIEW_MAP_FILE = "preview_map.json"
+PREVIEW_MAP_FILE = "latent_rgb.json"  # read by canvas_app.engine.previews
 
 
 def fit_preview_map(vae, pixels: np.ndarray, scaling_factor: float) -> dict:

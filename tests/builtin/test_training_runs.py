@@ -40,7 +40,7 @@ def test_exported_folders_load_offline_and_generate(trained):
     for folder in ("builtin", "builtin-inpaint"):
         weights = list((out / folder).rglob("*.safetensors"))
         assert weights and not list((out / folder).rglob("*.bin"))
-        assert (out / folder / "preview_map.json").exists()
+        assert (out / folder / "latent_rgb.json").exists()
 
 
 def test_resume_continues_from_the_checkpoint(trained):
