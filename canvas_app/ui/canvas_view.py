@@ -88,6 +88,7 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents, True)
         self._checker = QBrush(checker_pixmap())
+        self._background: QPixmap | None = None  # the checkerboard at viewport size
         self.show_grid = True
         self.tool = None  # set by the window
         self._drag: ToolDrag | None = None
@@ -160,11 +161,18 @@ class CanvasView(QGraphicsView):
 
     # -- painting --------------------------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
-        # The checkerboard stays the same size on screen at every zoom, as in Krita.
+        # The checkerboard stays the same size on screen at every zoom, as in Krita. A texture-brush
+        # fill costs ~10 ms at 1080p; blitting a cached opaque pixmap is a copy.
+        size = self.viewport().size()
+        if self._background is None or self._background.size() != size:
+            self._background = QPixmap(size)
+            p = QPainter(self._background)
+            p.fillRect(self._background.rect(), self._checker)
+            p.end()
         painter.save()
         painter.resetTransform()
-        painter.setBrushOrigin(0, 0)
-        painter.fillRect(self.viewport().rect(), self._checker)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        painter.drawPixmap(0, 0, self._background)
         painter.restore()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:

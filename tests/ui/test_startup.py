@@ -12,7 +12,7 @@ import pytest
 
 from canvas_app.ui.models import SCHEDULERS, list_models
 from canvas_app.ui.qimage import array_to_qimage, qimage_to_array
-from canvas_app.ui.tile_layer import downsample, premultiply
+from canvas_app.ui.tile_layer import TileLayerItem
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,14 +52,15 @@ def test_qimage_rejects_bad_input(qapp):
         array_to_qimage(np.zeros((4, 4, 2), np.uint8))
 
 
-def test_pyramid_downsample_is_premultiplied():
-    tile = np.zeros((4, 4, 4), np.uint8)
-    tile[:2, :2] = (255, 0, 0, 255)  # one opaque red quarter, the rest transparent
-    out = downsample(premultiply(tile), 2)
-    assert tuple(out[0, 0]) == (255, 0, 0, 255)
-    assert tuple(out[1, 1]) == (0, 0, 0, 0)
-    half = downsample(premultiply(tile), 4)
-    assert tuple(half[0, 0]) == (63, 0, 0, 63)  # a quarter coverage, no dark fringe from colour
+def test_pyramid_level_averages_premultiplied(qapp):
+    tile = np.zeros((256, 256, 4), np.uint8)
+    tile[:, ::2] = (255, 0, 0, 255)  # every other column opaque red, the rest transparent
+    item = TileLayerItem(lambda i, j: tile if (i, j) == (0, 0) else None, 256, [(0, 0)])
+    level1 = item._pixmap(1, 0, 0).toImage()
+    c = level1.pixelColor(10, 10)  # unpremultiplied by Qt
+    assert abs(c.alpha() - 128) <= 2
+    assert (c.red(), c.green(), c.blue()) == (255, 0, 0)  # no dark fringe from transparent black
+    assert level1.pixelColor(200, 200).alpha() == 0  # the other three children are empty
 
 
 def test_scheduler_names_match_engine():

@@ -1,0 +1,206 @@
+"""Autosave and crash recovery for the window.
+
+``Autosaver`` writes the open document to this session's recovery file (``core.recovery``) every
+``autosave/interval_s`` seconds (setting, default 60) and shortly after each accepted patch. The
+snapshot is taken on the GUI thread (cheap: tiles are shared copy-on-write); encoding and writing
+happen on a Python worker thread, so the GUI never waits for the disk. A clean quit removes the
+recovery file; after a crash, ``offer_recovery`` at the next start asks to bring it back.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+
+from canvas_app.core.document import Document, DocumentSnapshot
+from canvas_app.core.project_file import ProjectError
+from canvas_app.core.recovery import RecoveryStore
+from canvas_app.ui.settings import Settings
+
+INTERVAL_KEY = "autosave/interval_s"
+DEFAULT_INTERVAL_S = 60.0
+# After an accepted patch: wait this long so that a burst of accepts is written once.
+AFTER_PATCH_MS = 500
+
+
+class _Workspace(Protocol):
+    doc: Document
+    document_replaced: object
+
+
+class Autosaver(QObject):
+    """See the module docstring. ``saved(path)`` and ``failed(message)`` arrive on the GUI thread."""
+
+    saved = Signal(str)
+    failed = Signal(str)
+    _written = Signal(int, str)  # history state, error ("" when it worked); from the worker
+
+    def __init__(
+        self,
+        ws: _Workspace,
+        settings: Settings,
+        store: RecoveryStore | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ws = ws
+        self.store = store or RecoveryStore()
+        self.interval_s = max(0.0, settings.get(INTERVAL_KEY, DEFAULT_INTERVAL_S))
+        self.writes = 0
+        self._written_state: int | None = None  # history state now in the recovery file
+        self._in_flight: threading.Thread | None = None
+        self._again = False  # a save was asked for while one was being written
+        self._stopped = False
+        self._bound: Document | None = None
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.autosave_now)
+        self._soon = QTimer(self, singleShot=True, interval=AFTER_PATCH_MS)
+        self._soon.timeout.connect(self.autosave_now)
+        self._written.connect(self._on_written)
+        ws.document_replaced.connect(self._bind)  # type: ignore[attr-defined]
+        self._bind()
+
+    def start(self) -> None:
+        if self.interval_s > 0:
+            self._timer.start(int(self.interval_s * 1000))
+
+    def _bind(self) -> None:
+        if self._bound is not None:
+            self._bound.events.patches_changed.disconnect(self._patch_accepted)
+        self._bound = self.ws.doc
+        self._bound.events.patches_changed.connect(self._patch_accepted)
+        self._written_state = None
+        self.autosave_now()  # a new or opened document: drop the old recovery file
+
+    def _patch_accepted(self) -> None:
+        if not self._stopped:
+            self._soon.start()
+
+    # -- saving ----------------------------------------------------------------------------------
+    def autosave_now(self) -> bool:
+        """Write the document if it changed since the last write; returns True when a write began.
+        An unmodified document needs no recovery file: it is removed."""
+        if self._stopped:
+            return False
+        if self._in_flight is not None:
+            self._again = True
+            return False
+        doc = self.ws.doc
+        if not doc.modified:
+            if self._written_state is not None or self.store.exists():
+                self.store.discard()
+                self._written_state = None
+            return False
+        state = doc.history.state
+        if state == self._written_state:
+            return False
+        snap = doc.snapshot()
+        thread = threading.Thread(
+            target=self._write, args=(snap, doc.path, state), name="canvas-autosave", daemon=True
+        )
+        self._in_flight = thread
+        thread.start()
+        return True
+
+    def _write(self, snap: DocumentSnapshot, source: Path | None, state: int) -> None:
+        """Runs on the autosave thread."""
+        try:
+            self.store.write(snap, source)
+            error = ""
+        except (OSError, ValueError) as exc:
+            error = str(exc) or type(exc).__name__
+        self._written.emit(state, error)
+
+    def _on_written(self, state: int, error: str) -> None:
+        thread, self._in_flight = self._in_flight, None
+        if thread is not None:
+            thread.join()
+        if error:
+            self.failed.emit(f"Autosave failed: {error}")
+        else:
+            self.writes += 1
+            self._written_state = state
+            self.saved.emit(str(self.store.path))
+        if self._again:
+            self._again = False
+            self.autosave_now()
+        elif self._stopped:
+            self.store.discard()
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        """Block until the write in flight (if any) has ended and been reported (tests, quitting)."""
+        thread = self._in_flight
+        if thread is not None:
+            thread.join(timeout_s)
+        QCoreApplication.processEvents()
+
+    def stop(self, discard: bool = True) -> None:
+        """A clean end of the session: no more writes; the recovery file goes (unless ``discard``
+        is False)."""
+        self._stopped = True
+        self._timer.stop()
+        self._soon.stop()
+        thread = self._in_flight
+        if thread is not None:
+            thread.join(30.0)
+        if discard:
+            self.store.discard()
+
+
+# -- start-up -------------------------------------------------------------------------------------
+class _Dialogs(Protocol):
+    def ask_yes_no(self, title: str, text: str) -> bool: ...
+
+
+class _DocumentIO(Protocol):
+    dialogs: _Dialogs
+    error: object
+    path_changed: object
+
+
+def offer_recovery(ws: _Workspace, io: _DocumentIO, store: RecoveryStore) -> bool:
+    """Offer the newest recovery file a crashed session left; True when it was recovered.
+
+    "No" removes it. A damaged one is reported and removed. Older ones wait for the next start.
+    """
+    store.clean()
+    orphans = store.orphans()
+    if not orphans:
+        return False
+    info = orphans[0]
+    question = (
+        f"Canvas did not close properly last time. Recover {info.describe()}?\n\n"
+        "No discards the recovered copy."
+    )
+    if not io.dialogs.ask_yes_no("Recover unsaved work", question):
+        store.remove(info)
+        return False
+    try:
+        doc = store.load(info)
+    except (ProjectError, OSError) as exc:
+        io.error.emit(f"The recovery file could not be read: {exc}")  # type: ignore[attr-defined]
+        store.remove(info)
+        return False
+    ws.set_document(doc)  # type: ignore[attr-defined]
+    io.path_changed.emit()  # type: ignore[attr-defined]
+    store.remove(info)  # from now on this session's own autosave holds it
+    return True
+
+
+def install_autosave(window: QObject, settings: Settings, store: RecoveryStore | None = None) -> Autosaver:
+    """Wire autosave and recovery into a ``MainWindow``: offer recovery, start the timer, report
+    failures in the window, and remove the recovery file on a clean quit."""
+    ws, io = window.ws, window.io  # type: ignore[attr-defined]
+    store = store or RecoveryStore()
+    offer_recovery(ws, io, store)
+    saver = Autosaver(ws, settings, store, parent=window)
+    saver.failed.connect(window.show_error)  # type: ignore[attr-defined]
+    app = QCoreApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(saver.stop)
+    saver.start()
+    saver.autosave_now()  # a recovered document is written again at once under this session
+    return saver
