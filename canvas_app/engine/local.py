@@ -166,7 +166,7 @@ class LocalDiffusersEngine:
             location = model.source.location if model.source.kind == "folder" else None
             model.extras["rgb_map"] = map_for_model(model.vae, None if location is None else _path(location))
         previewer = Previewer(model.extras["rgb_map"], self.settings.preview_interval_s)
-        notices: list[str] = []
+        notices: list[str] = list(model.extras.get("lora_notices", []))
 
         with torch.inference_mode():
             # 2. Inputs: infill, masks, latents of the init image

@@ -44,14 +44,28 @@ def read_lora(path: Path, allow_pickle: bool) -> tuple[dict[str, Any], dict[str,
         from diffusers.loaders.lora_conversion_utils import _convert_non_diffusers_lora_to_diffusers
 
         state, raw_alphas = _convert_non_diffusers_lora_to_diffusers(dict(state))
-        alphas = {k.removesuffix(".alpha"): float(v) for k, v in raw_alphas.items()}
+        alphas = {_strip_suffix(k.removesuffix(".alpha")): float(v) for k, v in raw_alphas.items()}
     else:
         for key in [k for k in state if k.endswith(".alpha")]:
             alphas[key.removesuffix(".alpha")] = float(state.pop(key))
     return state, alphas
 
 
+def _module_name(path: str) -> str:
+    """diffusers' Kohya converter names attention layers the old way ("attn1.processor.to_q")."""
+    path = path.replace(".processor.", ".")
+    return path + ".0" if path.endswith(".to_out") else path
+
+
+def _strip_suffix(key: str) -> str:
+    for down_suffix, _ in _DOWN_SUFFIXES:
+        if key.endswith(down_suffix):
+            return key[: -len(down_suffix)]
+    return key
+
+
 def _pairs(state: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(module path, down, up) for every low-rank pair; the path keeps the file's naming."""
     out = []
     for key, down in state.items():
         for down_suffix, up_suffix in _DOWN_SUFFIXES:
@@ -104,7 +118,7 @@ def apply_loras(loaded: Any, loras: tuple[tuple[str, float], ...], allow_pickle:
                 raise ModelError(f"{Path(path_text).name} holds no LoRA weights that this app can read")
             missed = 0
             for module_path, down, up in pairs:
-                found = _find_module(loaded.pipe, module_path)
+                found = _find_module(loaded.pipe, _module_name(module_path))
                 if found is None or not hasattr(found[0], "weight"):
                     missed += 1
                     continue
