@@ -18,6 +18,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from canvas_app.engine.api import Engine
+from canvas_app.ui import refcount_guard
+from canvas_app.ui.autosave import install_autosave
 from canvas_app.ui.main_window import MainWindow
 from canvas_app.ui.settings import Settings
 from canvas_app.workers.engine_worker import EngineWorker
@@ -65,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    refcount_guard.install()
     app.setApplicationName("canvas-app")
     app.setOrganizationName("canvas-app")
     app.setApplicationDisplayName("Canvas")
@@ -78,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(worker, settings)
     if args.project:
         window.io.open(str(Path(args.project)))
+    install_autosave(window, settings)  # offers to recover a crashed session's work
     window.show()
     app.processEvents()
     if args.report_startup:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from canvas_app.core.brush import BrushSettings
 from canvas_app.core.document import Document
 from canvas_app.core.frames import PromptFrame, snap
+from canvas_app.ui import refcount_guard
 from canvas_app.ui.brush_panel import BrushPanel
 from canvas_app.ui.document_io import Dialogs, DocumentIO, QtDialogs
 from canvas_app.ui.error_banner import ErrorBanner
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         dialogs: Dialogs | None = None,
     ) -> None:
         super().__init__()
+        refcount_guard.install()  # before the first paint: see refcount_guard's docstring
         self.settings = settings or Settings()
         self.worker = worker
         self.ws = Workspace(doc)

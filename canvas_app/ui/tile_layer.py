@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -37,6 +37,9 @@ class TileLayerItem(QGraphicsItem):
         self._keys: set[tuple[int, int]] = set(keys)
         self._level_keys: dict[int, set[tuple[int, int]]] = {}
         self._cache: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
+        # Pixmaps scaled to their size on screen at the current zoom (zoomed out only).
+        self._screen_cache: dict[tuple[int, int, int, int, int], QPixmap] = {}
+        self._screen_scale: tuple[float, float] = (0.0, 0.0)
         self._bounds = QRectF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self.tiles_drawn = 0  # last paint, for benchmarks and tests
@@ -54,21 +57,27 @@ class TileLayerItem(QGraphicsItem):
         """Drop cached pixmaps covering ``rect`` (x, y, w, h in canvas pixels); None: everything."""
         if rect is None:
             self._cache.clear()
+            self._screen_cache.clear()
             self.update()
             return
         x, y, w, h = rect
         if w <= 0 or h <= 0:
             return
         # Visit only the pyramid tiles that cover the rectangle, level by level.
+        stale: set[tuple[int, int, int]] = set()
         for level in range(MAX_LEVEL + 1):
             span = self.tile_size << level
             for j in range(y // span, (y + h - 1) // span + 1):
                 for i in range(x // span, (x + w - 1) // span + 1):
                     self._cache.pop((level, i, j), None)
+                    stale.add((level, i, j))
+        if stale:
+            self._screen_cache = {k: v for k, v in self._screen_cache.items() if k[:3] not in stale}
         self.update(QRectF(x, y, w, h))
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._screen_cache.clear()
 
     # -- QGraphicsItem ---------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
@@ -94,7 +103,9 @@ class TileLayerItem(QGraphicsItem):
             visible = [(i, j) for j in range(y0, y1 + 1) for i in range(x0, x1 + 1) if (i, j) in keys]
         else:
             visible = [(i, j) for (i, j) in keys if x0 <= i <= x1 and y0 <= j <= y1]
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, lod < 1.0)
+        if lod < 1.0 and painter.worldTransform().isScaling() and not painter.worldTransform().isRotating():
+            self.tiles_drawn = self._paint_scaled_down(painter, level, span, visible)
+            return
         drawn = 0
         for i, j in visible:
             pixmap = self._pixmap(level, i, j)
@@ -102,6 +113,45 @@ class TileLayerItem(QGraphicsItem):
                 painter.drawPixmap(QRectF(i * span, j * span, span, span), pixmap, QRectF(pixmap.rect()))
                 drawn += 1
         self.tiles_drawn = drawn
+
+    def _paint_scaled_down(
+        self, painter: QPainter, level: int, span: int, visible: list[tuple[int, int]]
+    ) -> int:
+        """Zoomed out: draw pixmaps pre-scaled to their exact size on screen, as plain blits.
+
+        Smooth transformed drawing costs several ms per tile in the raster engine; scaling once
+        per zoom level and blitting at whole device pixels is a copy. Edges are rounded from the
+        tile grid so neighbours meet without gaps.
+        """
+        transform = painter.worldTransform()
+        scale_key = (round(transform.m11(), 6), round(transform.m22(), 6))
+        if scale_key != self._screen_scale:
+            self._screen_scale = scale_key
+            self._screen_cache.clear()
+        painter.save()
+        painter.resetTransform()
+        drawn = 0
+        for i, j in visible:
+            top_left = transform.map(QPointF(i * span, j * span))
+            bottom_right = transform.map(QPointF((i + 1) * span, (j + 1) * span))
+            x0, y0 = round(top_left.x()), round(top_left.y())
+            w, h = round(bottom_right.x()) - x0, round(bottom_right.y()) - y0
+            if w <= 0 or h <= 0:
+                continue
+            key = (level, i, j, w, h)
+            scaled = self._screen_cache.get(key)
+            if scaled is None:
+                pixmap = self._pixmap(level, i, j)
+                if pixmap is None:
+                    continue
+                scaled = pixmap.scaled(
+                    w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+                )
+                self._screen_cache[key] = scaled
+            painter.drawPixmap(x0, y0, scaled)
+            drawn += 1
+        painter.restore()
+        return drawn
 
     # -- internals -------------------------------------------------------------------------------
     def _update_bounds(self) -> None:

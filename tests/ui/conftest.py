@@ -5,3 +5,10 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def pytest_configure(config):
+    # Every UI test paints and writes settings: guard against the bindings' None refcount bug.
+    from canvas_app.ui import refcount_guard
+
+    refcount_guard.install()
