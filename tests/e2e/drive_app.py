@@ -25,15 +25,15 @@ from PySide6.QtWidgets import QApplication
 MODEL, SHOT, PROJECT = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 FRAME = int(os.environ.get("E2E_FRAME", "128"))
 STEPS = int(os.environ.get("E2E_STEPS", "12"))
-TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "300"))
+TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "600"))
 result: dict[str, object] = {}
 
 
-def wait_until(app: QApplication, cond, timeout: float = TIMEOUT) -> None:
+def wait_until(app: QApplication, cond, timeout: float = TIMEOUT, what=lambda: "") -> None:
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:
-            raise TimeoutError("timed out waiting for the app")
+            raise TimeoutError(f"timed out waiting for the app: {what()}")
         app.processEvents()
         time.sleep(0.01)
 
@@ -76,7 +76,15 @@ def generate_frame(app, window, x: int, y: int, prompt: str, batch: int = 1) -> 
     view.setFocus()
     t0 = time.perf_counter()
     QTest.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    wait_until(app, lambda: window.gen.active_jobs(fid) == [] and window.gen.jobs)
+    assert window.gen.jobs, "Ctrl+Enter queued no generation"
+    print(f"queued at {time.perf_counter() - t0:.1f}s", flush=True)
+
+    def state() -> str:
+        jobs = [(j.state.value, j.step, j.total, j.message) for j in window.gen.jobs.values()]
+        return f"jobs {jobs}, engine {window.engine_label.text()!r}"
+
+    wait_until(app, lambda: window.gen.active_jobs(fid) == [], what=state)
+    print(f"finished at {time.perf_counter() - t0:.1f}s: {state()}", flush=True)
     staging = window.gen.staging.get(fid)
     if staging is None:
         failed = [j.message for j in window.gen.jobs.values() if j.message]
