@@ -82,6 +82,7 @@ def load_single_file(path: Path, dtype: Any) -> Any:
 
 
 def _pads_with_bang(config: Path, name: str) -> bool:
-    """OpenCLIP text encoders (SD 2.x, SDXL's second) were trained with '!' as the padding token."""
-    marker = config / f"{name}.json"
-    return marker.is_file() and json.loads(marker.read_text()).get("pad_token") == "!"
+    """OpenCLIP text encoders (SD 2.x, SDXL's second) were trained with '!' as the padding token;
+    the shipped configs say which tokenizer that is in tokenizers.json."""
+    marker = config / "tokenizers.json"
+    return marker.is_file() and json.loads(marker.read_text()).get("pad_token", {}).get(name) == "!"
