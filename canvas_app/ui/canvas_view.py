@@ -319,6 +319,11 @@ class CanvasView(QGraphicsView):
             return
         event.acceptProposedAction()
 
+    @property
+    def dragging(self) -> bool:
+        """True while a tool drag (a brush stroke, a frame move) is in progress."""
+        return self._drag is not None
+
     def cancel_drag(self) -> None:
         if self._drag is not None:
             drag, self._drag = self._drag, None
