@@ -91,7 +91,9 @@ class _EncodedTileCache:
 
     def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()
+        # Reentrant: a weakref callback (``_drop``) can run inside ``put`` when a garbage collection
+        # happens while the lock is held.
+        self._lock = threading.RLock()
         self._entries: dict[tuple[int, int], tuple[weakref.ref[np.ndarray], bytes]] = {}
         self._bytes = 0
 
