@@ -81,7 +81,7 @@ def encode_png(
     return buf.getvalue()
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
+def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> None:
     """Write a file aside, flush and fsync it, then rename it over ``path``.
 
     A crash or a full disk at any point leaves the previous file at ``path`` untouched.
