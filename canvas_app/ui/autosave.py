@@ -28,6 +28,7 @@ AFTER_PATCH_MS = 500
 
 class _Workspace(Protocol):
     doc: Document
+    view: object
     document_replaced: object
 
 
@@ -53,6 +54,7 @@ class Autosaver(QObject):
         self._written_state: int | None = None  # history state now in the recovery file
         self._in_flight: threading.Thread | None = None
         self._again = False  # a save was asked for while one was being written
+        self._deferred = False  # a save waits for the stroke in progress to end
         self._stopped = False
         self._bound: Document | None = None
         self._timer = QTimer(self)
@@ -70,10 +72,16 @@ class Autosaver(QObject):
     def _bind(self) -> None:
         if self._bound is not None:
             self._bound.events.patches_changed.disconnect(self._patch_accepted)
+            self._bound.events.history_changed.disconnect(self._history_changed)
         self._bound = self.ws.doc
         self._bound.events.patches_changed.connect(self._patch_accepted)
+        self._bound.events.history_changed.connect(self._history_changed)
         self._written_state = None
         self.autosave_now()  # a new or opened document: drop the old recovery file
+
+    def _history_changed(self) -> None:
+        if self._deferred:
+            self.autosave_now()
 
     def _patch_accepted(self) -> None:
         if not self._stopped:
@@ -97,6 +105,11 @@ class Autosaver(QObject):
         state = doc.history.state
         if state == self._written_state:
             return False
+        if getattr(self.ws.view, "dragging", False):
+            # Mid-stroke the pixels are no state the artist can undo to: save when it ends.
+            self._deferred = True
+            return False
+        self._deferred = False
         snap = doc.snapshot()
         thread = threading.Thread(
             target=self._write, args=(snap, doc.path, state), name="canvas-autosave", daemon=True
