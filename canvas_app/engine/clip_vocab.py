@@ -45,4 +45,5 @@ def clip_tokenizer(pad_token: str | None = None) -> Any:
     kwargs: dict[str, Any] = {"model_max_length": 77}
     if pad_token is not None:
         kwargs["pad_token"] = pad_token
-    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), **kwargs)
+    merge_list: list[Any] = list(merges)
+    return CLIPTokenizer(vocab=dict(vocab), merges=merge_list, **kwargs)

@@ -47,12 +47,14 @@ def parse_parameters(text: str) -> dict[str, str]:
     lines = text.split("\n")
     last = lines[-1] if re.search(r"(^|, )Steps: ", lines[-1]) else ""
     body = lines[:-1] if last else lines
-    prompt_lines, negative_lines, target = [], [], None
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    in_negative = False
     for line in body:
         if line.startswith("Negative prompt:"):
-            target = negative_lines
+            in_negative = True
             line = line[len("Negative prompt:") :].strip()
-        (negative_lines if target is negative_lines else prompt_lines).append(line)
+        (negative_lines if in_negative else prompt_lines).append(line)
     out = {"prompt": "\n".join(prompt_lines), "negative_prompt": "\n".join(negative_lines)}
     for match in re.finditer(r'\s*([\w ]+):\s*("(?:\\.|[^"\\])*"|[^,]*)(?:,|$)', last):
         key, value = match.group(1).strip(), match.group(2).strip()

@@ -85,7 +85,8 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
         latents = noise * scheduler.init_noise_sigma
     else:
         latents = scheduler.add_noise(job.init_latents, noise, job.timesteps[:1])
-    blend_known = job.mask is not None and job.masked_image_latents is None and job.init_latents is not None
+    mask = job.mask
+    blend_known = mask is not None and job.masked_image_latents is None and job.init_latents is not None
     prediction = scheduler.config.get("prediction_type", "epsilon")
     cond = job.cond
     blender = TileBlender(job.tiles, job.latent_w, job.latent_h, job.ramp, latents)
@@ -112,8 +113,8 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
             x_in = torch.cat([x, x]) if cond.guided else x
             x_in = scheduler.scale_model_input(x_in, t)
             unet_in = x_in
-            if job.masked_image_latents is not None:
-                extra = torch.cat([job.mask[window], job.masked_image_latents[window]], dim=1)
+            if job.masked_image_latents is not None and mask is not None:
+                extra = torch.cat([mask[window], job.masked_image_latents[window]], dim=1)
                 if cond.guided:
                     extra = torch.cat([extra, extra])
                 unet_in = torch.cat([x_in, extra], dim=1)
@@ -139,10 +140,10 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
             hook(i + 1, index, x0)
         noise_pred = blender.result()
         latents = scheduler.step(noise_pred, t, latents, return_dict=False, **step_kwargs)[0]
-        if blend_known:
+        if blend_known and mask is not None:
             if i < total - 1:
                 known = scheduler.add_noise(job.init_latents, noise, job.timesteps[i + 1 : i + 2])
             else:
                 known = job.init_latents
-            latents = (1.0 - job.mask) * known + job.mask * latents
+            latents = (1.0 - mask) * known + mask * latents
     return latents
