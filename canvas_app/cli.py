@@ -27,8 +27,9 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Generate and edit images on an infinite canvas.")
     sub = parser.add_subparsers(dest="command")
-    gui = sub.add_parser("gui", help="start the desktop app (the default)")
-    gui.add_argument("project", nargs="?", help="a .canvas project to open")
+    sub.add_parser(
+        "gui", help="start the desktop app (the default); see canvas-app gui --help", add_help=False
+    )
 
     gen = sub.add_parser("generate", help="generate images headless")
     gen.add_argument("--prompt", help="what to generate (required unless the project frame has one)")
@@ -61,12 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command in (None, "gui"):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("generate", "-h", "--help"):
+        # The GUI (also "canvas-app gui ..."): its own options are parsed by the app.
         from canvas_app.app import main as app_main  # lazily: the GUI pulls in Qt
 
-        gui_args = [] if getattr(args, "project", None) is None else [args.project]
-        return int(app_main(gui_args) or 0)
+        return int(app_main(argv[1:] if argv and argv[0] == "gui" else argv) or 0)
+    args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         if args.project:
@@ -106,18 +108,12 @@ def parse_loras(items: list[str]) -> tuple[tuple[str, float], ...]:
 
 
 def read_image(path: str, what: str) -> Any:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from canvas_app.core.image_io import ImageReadError, read_image
 
     try:
-        with Image.open(path) as img:
-            img.load()
-            if what == "mask":
-                return np.asarray(img.convert("L")).copy()
-            mode = "RGBA" if ("A" in img.getbands() or "transparency" in img.info) else "RGB"
-            return np.asarray(img.convert(mode)).copy()
-    except (OSError, UnidentifiedImageError) as error:
-        raise UsageError(f"cannot read {what} image {path}: {error.__class__.__name__}") from None
+        return read_image(path, "L" if what == "mask" else "auto")[0]
+    except ImageReadError as error:
+        raise UsageError(f"cannot read {what} image {path}: {error}") from None
 
 
 def check_model(model: str, allow_pickle: bool) -> None:

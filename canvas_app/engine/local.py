@@ -81,7 +81,8 @@ class LocalDiffusersEngine:
         self.settings = replace(settings or EngineSettings(), **overrides)
         self._cache = ModelCache(self.settings.allow_pickle)
         self._device: Any = None
-        self._lock = threading.Lock()
+        # Re-entrant: generate() loads through load(), which other threads may also call to preload.
+        self._lock = threading.RLock()
 
     # -- Engine protocol ------------------------------------------------------------------------
     def describe_device(self) -> str:
@@ -119,7 +120,8 @@ class LocalDiffusersEngine:
         from canvas_app.engine.models import resolve_source
 
         source = resolve_source(model, self.settings.allow_pickle, inpaint)
-        return self._cache.get(source, self.device(), loras)
+        with self._lock:
+            return self._cache.get(source, self.device(), loras)
 
     def release(self) -> None:
         """Free the loaded model (the next request loads it again)."""

@@ -174,3 +174,12 @@ def test_api_import_does_not_import_torch() -> None:
 
     code = "import sys, canvas_app.engine.api, canvas_app.cli; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_gui_is_the_default_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import canvas_app.app
+
+    seen = []
+    monkeypatch.setattr(canvas_app.app, "main", lambda argv: seen.append(list(argv)) or 0)
+    assert main([]) == 0 and main(["gui", "--device", "cpu"]) == 0 and main(["x.canvas"]) == 0
+    assert seen == [[], ["--device", "cpu"], ["x.canvas"]]
