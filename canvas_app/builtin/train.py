@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=6000)
     parser.add_argument("--vae-steps", type=int, default=2000)
     parser.add_argument("--unet-steps", type=int, default=1900)
-    parser.add_argument("--inpaint-steps", type=int, default=500)
+    parser.add_argument("--inpaint-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch
