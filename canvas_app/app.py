@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.set("engine/device", args.device)
     worker = EngineWorker(make_engine_factory(device, preview))
     window = MainWindow(worker, settings)
+    # Quit when the main window closes, even if some other top-level window (a tool tip, a
+    # menu) still counts as open for Qt's last-window-closed rule.
+    window.closed.connect(app.quit)
     if args.project:
         window.io.open(str(Path(args.project)))
     install_autosave(window, settings)  # offers to recover a crashed session's work

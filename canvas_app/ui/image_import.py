@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QCursor, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem
 
 from canvas_app.core.frames import snap
+from canvas_app.core.image_io import ImageReadError, read_image
 from canvas_app.core.request import GenerationRequest
 from canvas_app.ui.canvas_view import PointerEvent, ToolDrag
 from canvas_app.ui.qimage import array_to_qimage
@@ -30,18 +30,11 @@ class ImportError_(ValueError):
 
 
 def load_image_file(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
-    """Read an image as straight RGBA uint8 plus its text metadata (PNG tEXt/iTXt chunks)."""
-    path = Path(path)
+    """Read an image as straight RGBA uint8 (upright, 8-bit) plus its text metadata."""
     try:
-        with Image.open(path) as img:
-            if img.width * img.height > MAX_IMPORT_PIXELS:
-                raise ImportError_(f"{path.name} is too large ({img.width}x{img.height})")
-            meta = {str(k): str(v) for k, v in getattr(img, "text", {}).items()}
-            return np.asarray(img.convert("RGBA")).copy(), meta
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        if isinstance(exc, ImportError_):
-            raise
-        raise ImportError_(f"{path.name} is not an image this app can read ({exc})") from None
+        return read_image(path, "RGBA", MAX_IMPORT_PIXELS)
+    except ImageReadError as exc:
+        raise ImportError_(str(exc)) from None
 
 
 _A1111_FIELDS = {

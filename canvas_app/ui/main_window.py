@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -53,6 +53,8 @@ DEFAULT_FRAME = 256
 
 
 class MainWindow(QMainWindow):
+    closed = Signal()  # the window accepted a close: the app should quit
+
     def __init__(
         self,
         worker: EngineWorker,
@@ -582,3 +584,4 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.worker.shutdown(15000)
         event.accept()
+        self.closed.emit()

@@ -56,16 +56,20 @@ def drag(widget, a: QPoint, b: QPoint) -> None:
 
 
 def generate_frame(app, window, x: int, y: int, prompt: str, batch: int = 1) -> str:
+    """Draw a FRAME-sized frame with its top-left at (x, y), dragging from the bottom-right
+    corner (so the press lands on empty canvas even when the frame overlaps another)."""
     view = window.ws.view
     QTest.keyClick(view, Qt.Key.Key_F)  # frame tool
     vp = view.viewport()
-    a = view.mapFromScene(QPointF(x, y))
-    b = view.mapFromScene(QPointF(x + FRAME, y + FRAME))
+    before = set(window.ws.doc.frames)
+    a = view.mapFromScene(QPointF(x + FRAME, y + FRAME))
+    b = view.mapFromScene(QPointF(x, y))
     drag(vp, a, b)
     fid = window.ws.selected_frame_id
-    assert fid, "drawing did not create a frame"
+    assert fid and fid not in before, "drawing did not create a frame"
     panel = window.frame_panel
     panel.prompt.setFocus()
+    QTest.keyClick(panel.prompt, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClicks(panel.prompt, prompt)
     panel.steps.setValue(STEPS)
     panel.batch.setValue(batch)
@@ -102,12 +106,21 @@ def drive() -> None:
         window.resize(1440, 900)
         window.move(0, 0)
         wait_until(app, lambda: window.isVisible())
+        # Xvfb runs no window manager: give the window the keyboard focus ourselves, or
+        # window-wide shortcuts (Ctrl+Enter) have no active window to fire in.
+        window.raise_()
+        window.activateWindow()
+        wait_until(app, window.isActiveWindow, timeout=20, what=lambda: "the window never became active")
         window.ws.view.set_zoom(2.0)
         window.ws.view.center_on_point(FRAME, FRAME * 0.55)
         first = generate_frame(app, window, 0, 0, "a red house by a lake")
         QTest.keyClick(window.ws.view, Qt.Key.Key_Return)  # accept
         assert window.ws.doc.patches, "accept wrote no patch"
-        second = generate_frame(app, window, FRAME // 2 + 8, FRAME // 4, "green trees", batch=2)
+        # Half over the accepted patch, half over empty canvas: an outpaint.
+        second = generate_frame(app, window, FRAME // 2, FRAME // 4, "green trees", batch=2)
+        mode = window.gen.jobs[max(window.gen.jobs)].request.mode.value
+        assert mode == "outpaint", mode
+        result["second_mode"] = mode
         assert window.staging_bar.isVisible()
         for _ in range(20):
             app.processEvents()

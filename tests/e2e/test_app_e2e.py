@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -29,15 +28,20 @@ def xserver(tmp_path_factory):
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         pytest.skip("Xvfb is not installed")
-    display = f":{90 + os.getpid() % 9}"
+    # -displayfd: Xvfb picks a free display number and writes it to the pipe once it is ready.
+    read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        [xvfb, display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_fd,),
     )
-    time.sleep(1.5)
-    if proc.poll() is not None:
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if proc.poll() is not None or not number:
         pytest.skip("Xvfb did not start")
+    display = f":{number}"
     env = dict(
         os.environ,
         DISPLAY=display,
