@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quit_after_show:
         window.close()
         return 0
+    if window.is_closed:  # closed while starting up (a script or a test drove it): no loop to run
+        return 0
     if not args.no_engine_preload:
         # Build the engine (and import torch) in its thread once the window is up.
         QTimer.singleShot(ENGINE_START_DELAY_MS, worker.start)

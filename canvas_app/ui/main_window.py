@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
         self.gen = GenerationController(self.ws, worker)
         self.io = DocumentIO(self.ws, self.settings, dialogs or QtDialogs(self))
         self._closing = False
+        self.is_closed = False
         # The mode shown for the selected frame follows edits, at most every 120 ms.
         self._mode_timer = QTimer(self, singleShot=True, interval=120)
 
@@ -584,4 +585,5 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.worker.shutdown(15000)
         event.accept()
+        self.is_closed = True
         self.closed.emit()
