@@ -64,9 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scheduler", default="Euler")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: CPU time is stable)")
     args = parser.parse_args(argv)
 
     import torch
+
+    # Idle OpenMP threads spin and bill CPU time unevenly on a busy machine; one thread keeps the
+    # CPU-time comparison fair.
+    torch.set_num_threads(args.threads)
 
     from canvas_app.engine.api import Cancelled, CancelToken, Finished, GenerationRequest, Progress
     from canvas_app.engine.local import LocalDiffusersEngine
@@ -132,10 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         assert isinstance(events[-1], Finished), events[-1]
         return events
 
-    run_bare()
-    run_ours()  # warm-up (and the preview map fit)
-    t_bare = _median(run_bare, clock, args.repeat)
-    t_ours = _median(run_ours, clock, args.repeat)
     no_preview = LocalDiffusersEngine(device=args.device, previews=False)
     no_preview._cache = engine._cache  # share the loaded model
 
@@ -143,7 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         events: list[Any] = []
         no_preview.generate(request, events.append, CancelToken())
 
-    t_nopreview = _median(run_no_preview, clock, args.repeat)
+    run_bare()
+    run_ours()  # warm-up (and the preview map fit)
+    # Interleaved, so a change in the machine's load hits all three alike.
+    samples: dict[str, list[float]] = {"bare": [], "ours": [], "off": []}
+    for _ in range(args.repeat):
+        for key, fn in (("bare", run_bare), ("ours", run_ours), ("off", run_no_preview)):
+            samples[key].append(_median(fn, clock, 1))
+    t_bare, t_ours, t_nopreview = (statistics.median(samples[k]) for k in ("bare", "ours", "off"))
 
     # 2. Preview cost: x0 + map + copy to the host, at one tile's latent size.
     with torch.inference_mode():
@@ -165,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. Time to first preview (wall clock: what the artist waits).
     first: list[float] = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), clock()
 
     def on_first(event: Any) -> None:
         if isinstance(event, Progress) and event.preview is not None and not first:
-            first.append(time.perf_counter() - t0)
+            first.extend([time.perf_counter() - t0, clock() - c0])
 
     engine.generate(request, on_first, CancelToken())
 
@@ -205,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         ("overhead ratio (ours with previews / bare)", f"{t_ours / t_bare:.3f}"),
         ("overhead ratio (ours without previews / bare)", f"{t_nopreview / t_bare:.3f}"),
         ("preview cost per step, share of step time", f"{100 * t_preview / t_step:.2f} %"),
-        ("request to first preview, wall s (model loaded)", f"{first[0]:.3f}" if first else "none"),
+        (
+            "request to first preview, s (model loaded)",
+            f"{first[1]:.3f} ({first[0]:.3f} wall)" if first else "none",
+        ),
         ("cancel latency in steps (cancel at step 1, at step n/2)", ", ".join(f"{v:g}" for v in latencies)),
         (f"tiled 4x wide ({tiles} tiles) vs single tile, cost per pixel", f"{(t_wide / 4) / t_ours:.3f}"),
     ]
