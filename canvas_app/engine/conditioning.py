@@ -57,3 +57,23 @@ def encode(model: Any, prompt: str, negative: str, guidance: float) -> Condition
 
         return Conditioning(torch.cat([neg, pos]), None, True)
     return Conditioning(pos, None, False)
+
+
+def truncation_notices(model: Any, prompt: str, negative: str) -> list[str]:
+    """Notices for prompts longer than the text encoder reads (the rest is cut off, as diffusers
+    does); empty when both fit."""
+    tokenizer = getattr(model.pipe, "tokenizer", None)
+    limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    if tokenizer is None or not 0 < limit < 10**6:
+        return []
+    out = []
+    for label, text in (("prompt", prompt), ("negative prompt", negative)):
+        if not text:
+            continue
+        count = len(tokenizer(text, truncation=False, add_special_tokens=True).input_ids)
+        if count > limit:
+            out.append(
+                f"the {label} is {count} tokens long; the text encoder reads only the first {limit}, "
+                "the rest was ignored"
+            )
+    return out

@@ -62,6 +62,12 @@ def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:
     z = (latents / float(vae.config.scaling_factor) + shift).to(param.dtype)
     edge, overlap = _vae_tile(model, tile_px)
     image = tiled_map(z, lambda t: vae.decode(t).sample, edge, overlap, model.vae_factor, True)
+    if not bool(image.isfinite().all()):  # e.g. a VAE overflowing in fp16: never paste garbage
+        from canvas_app.engine.errors import EngineError
+
+        raise EngineError(
+            "the VAE produced invalid values (NaN) and nothing was pasted; try the device with :fp32"
+        )
     image = ((image[0].float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
     return image.permute(1, 2, 0).cpu().numpy()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from canvas_app.core.frames import MAX_FRAME_SIDE
 from canvas_app.engine.api import (
     Cancelled,
     CancelToken,
@@ -43,6 +44,8 @@ def validate(request: GenerationRequest) -> None:
     w, h = request.width, request.height
     if w <= 0 or h <= 0 or w % 8 or h % 8:
         raise InputError(f"size {w}x{h} is not a positive multiple of 8")
+    if max(w, h) > MAX_FRAME_SIDE:
+        raise InputError(f"size {w}x{h} is too large: at most {MAX_FRAME_SIDE} pixels a side")
     if not 1 <= request.steps <= 1000:
         raise InputError(f"steps must be between 1 and 1000, not {request.steps}")
     if not 1 <= request.batch <= 64:
@@ -176,6 +179,7 @@ class LocalDiffusersEngine:
             notices += inputs.notices
             # 3. Text conditioning
             cond = conditioning.encode(model, request.prompt, request.negative_prompt, request.guidance)
+            notices += conditioning.truncation_notices(model, request.prompt, request.negative_prompt)
             # 4. Tiles
             tile_px = request.tile_plan.tile_size or model.native_size
             tile = max(1, tile_px // factor)
@@ -224,11 +228,19 @@ class LocalDiffusersEngine:
                     masked_image_latents=inputs.masked_image_latents,
                 )
                 latents = denoise(job, hook, lambda: cancel.cancelled)
+                if not bool(torch.isfinite(latents).all()):
+                    raise EngineError(_NAN_MESSAGE)
                 # 6. Decode and paste back
                 decoded = images.decode(model, latents, tile_px)
                 candidates.append(images.finish(request, inputs, decoded))
                 seeds.append(seed)
         emit(Finished(request_id, candidates, seeds, request, notices))
+
+
+_NAN_MESSAGE = (
+    "the model produced invalid values (NaN) and nothing was pasted; this happens with some models "
+    "in half precision: try the device with :fp32, another scheduler or another model"
+)
 
 
 def _path(location: str) -> Any:
