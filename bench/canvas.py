@@ -30,6 +30,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from canvas_app.core.document import Document  # noqa: E402
 from canvas_app.core.raster import TILE_SIZE  # noqa: E402
+from canvas_app.ui import refcount_guard  # noqa: E402
 from canvas_app.ui.workspace import Workspace  # noqa: E402
 
 
@@ -193,6 +194,7 @@ def main() -> int:
     args = parser.parse_args()
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     _app = QApplication.instance() or QApplication([])
+    refcount_guard.install()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"canvas bench · Qt platform {os.environ['QT_QPA_PLATFORM']} · {os.cpu_count()} CPUs · load average {load:.1f}"

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from canvas_app.core.brush import BrushSettings
 from canvas_app.core.document import Document
+from canvas_app.ui import refcount_guard
 from canvas_app.ui.canvas_view import CanvasView
 from canvas_app.ui.scene import CanvasScene
 
@@ -30,6 +31,7 @@ class Workspace(QObject):
 
     def __init__(self, doc: Document | None = None) -> None:
         super().__init__()
+        refcount_guard.install()  # every canvas paints a lot: see refcount_guard's docstring
         self.doc = doc or Document()
         self.scene = CanvasScene(self.doc)
         self.view = CanvasView(self.scene)
