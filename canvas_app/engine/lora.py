@@ -29,7 +29,10 @@ def read_lora(path: Path, allow_pickle: bool) -> tuple[dict[str, Any], dict[str,
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as error:  # safetensors raises its own error type for damaged files
+            raise ModelError(f"{path.name} is not a readable safetensors file ({error})") from None
     elif allow_pickle:
         import torch
 
@@ -110,33 +113,43 @@ def apply_loras(loaded: Any, loras: tuple[tuple[str, float], ...], allow_pickle:
     notices: list[str] = []
     originals: dict[int, tuple[Any, Any]] = {}
     loaded.extras["lora_originals"] = originals
-    with torch.inference_mode():
-        for path_text, weight in loras:
-            state, alphas = read_lora(Path(path_text), allow_pickle)
-            pairs = _pairs(state)
-            if not pairs:
-                raise ModelError(f"{Path(path_text).name} holds no LoRA weights that this app can read")
-            missed = 0
-            for module_path, down, up in pairs:
-                found = _find_module(loaded.pipe, _module_name(module_path))
-                if found is None or not hasattr(found[0], "weight"):
-                    missed += 1
-                    continue
-                module = found[0]
-                target = module.weight
-                rank = down.shape[0]
-                scale = weight * (alphas.get(module_path, rank) / rank)
-                delta = up.float().flatten(1) @ down.float().flatten(1)
-                if delta.numel() != target.numel():
-                    missed += 1
-                    continue
-                if id(module) not in originals:
-                    originals[id(module)] = (module, target.detach().to("cpu", copy=True))
-                target.data += (scale * delta.reshape(target.shape)).to(target.device, target.dtype)
-            if missed:
-                notices.append(
-                    f"{missed} of {len(pairs)} layers of {Path(path_text).name} did not match the model"
-                )
+    try:
+        with torch.inference_mode():
+            for path_text, weight in loras:
+                state, alphas = read_lora(Path(path_text), allow_pickle)
+                pairs = _pairs(state)
+                if not pairs:
+                    raise ModelError(f"{Path(path_text).name} holds no LoRA weights that this app can read")
+                missed = 0
+                for module_path, down, up in pairs:
+                    found = _find_module(loaded.pipe, _module_name(module_path))
+                    if found is None or not hasattr(found[0], "weight"):
+                        missed += 1
+                        continue
+                    module = found[0]
+                    target = module.weight
+                    rank = down.shape[0]
+                    scale = weight * (alphas.get(module_path, rank) / rank)
+                    delta = up.float().flatten(1) @ down.float().flatten(1)
+                    if delta.numel() != target.numel():
+                        missed += 1
+                        continue
+                    if id(module) not in originals:
+                        originals[id(module)] = (module, target.detach().to("cpu", copy=True))
+                    target.data += (scale * delta.reshape(target.shape)).to(target.device, target.dtype)
+                if missed == len(pairs):
+                    raise ModelError(
+                        f"{Path(path_text).name} does not fit this model (none of its {len(pairs)} layers "
+                        "match): it was made for another base model"
+                    )
+                if missed:
+                    notices.append(
+                        f"{missed} of {len(pairs)} layers of {Path(path_text).name} did not match the model"
+                    )
+    except BaseException:
+        restore(loaded)  # never leave a half-merged set of LoRAs behind
+        loaded.extras["lora_notices"] = []
+        raise
     loaded.loras = loras
     loaded.extras["lora_notices"] = notices
     return notices

@@ -29,9 +29,16 @@ def checkpoint_shapes(path: Path) -> dict[str, _Shape]:
     """Tensor names and shapes of a .safetensors file, read from its header (no weights loaded)."""
     import struct
 
+    size = path.stat().st_size
     with path.open("rb") as fh:
-        (length,) = struct.unpack("<Q", fh.read(8))
+        head = fh.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        # A damaged or hostile header must not make us read (or allocate) past the file.
+        if not 0 < length <= min(size - 8, 100 * 2**20):
+            raise ValueError(f"{path.name} is not a valid safetensors file (damaged header)")
         header = json.loads(fh.read(length))
+        if not isinstance(header, dict):
+            raise ValueError(f"{path.name} is not a valid safetensors file (damaged header)")
     return {k: _Shape(v["shape"]) for k, v in header.items() if k != "__metadata__"}
 
 

@@ -57,6 +57,10 @@ def case_model(name: str, tiny_sd: str, tmp: Path) -> tuple[str, tuple, str]:
         save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3)}, str(path))
         path.write_bytes(path.read_bytes()[:200])
         return str(path), (), "half.safetensors"
+    if name == "hostile safetensors header":
+        path = tmp / "huge-header.safetensors"
+        path.write_bytes((2**60).to_bytes(8, "little") + b"{}")
+        return str(path), (), "huge-header.safetensors is not a valid safetensors file"
     if name == "unsupported pipeline class":
         folder = copy_model(tiny_sd, tmp / "other-arch")
         index = json.loads((folder / "model_index.json").read_text())
@@ -108,6 +112,7 @@ CASES = [
     "broken model_index.json",
     "corrupt safetensors in a folder",
     "corrupt single-file checkpoint",
+    "hostile safetensors header",
     "unsupported pipeline class",
     "unsupported single-file architecture",
     "pickle checkpoint",
