@@ -40,7 +40,7 @@ class PromptFrame:
     negative_prompt: str = ""
     seed: int = -1
     steps: int = 20
-    guidance: float = 5.0
+    guidance: float = 7.5
     strength: float = 0.75
     scheduler: str = "Euler a"
     model: str = BUILTIN_MODEL

@@ -49,7 +49,7 @@ class GenerationRequest:
     height: int = 128
     seed: int = 0
     steps: int = 20
-    guidance: float = 5.0
+    guidance: float = 7.5
     strength: float = 0.75
     scheduler: str = "Euler a"
     model: str = BUILTIN_MODEL

@@ -67,7 +67,7 @@ class FramePanel(QWidget):
         self.scheduler.addItems(SCHEDULERS)
         self.steps = QSpinBox(minimum=1, maximum=150, value=20, objectName="steps")
         self.guidance = QDoubleSpinBox(
-            minimum=0.0, maximum=30.0, singleStep=0.5, value=5.0, objectName="guidance"
+            minimum=0.0, maximum=30.0, singleStep=0.5, value=7.5, objectName="guidance"
         )
         self.strength = QDoubleSpinBox(
             minimum=0.0, maximum=1.0, singleStep=0.05, value=0.75, objectName="strength"
