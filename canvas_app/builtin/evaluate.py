@@ -91,7 +91,7 @@ class Generator:
     def __init__(self, base_dir: Path, inpaint_dir: Path, steps: int) -> None:
         import torch
         from diffusers import (
-            DPMSolverMultistepScheduler,
+            EulerAncestralDiscreteScheduler,
             StableDiffusionInpaintPipeline,
             StableDiffusionPipeline,
         )
@@ -99,14 +99,16 @@ class Generator:
         self.torch = torch
         self.steps = steps
         self.base = StableDiffusionPipeline.from_pretrained(base_dir, torch_dtype=torch.float32)
-        self.base.scheduler = DPMSolverMultistepScheduler.from_config(self.base.scheduler.config)
+        self.base.scheduler = EulerAncestralDiscreteScheduler.from_config(self.base.scheduler.config)
         self.base.set_progress_bar_config(disable=True)
         self.inpaint = None
         if inpaint_dir.exists():
             self.inpaint = StableDiffusionInpaintPipeline.from_pretrained(
                 inpaint_dir, torch_dtype=torch.float32
             )
-            self.inpaint.scheduler = DPMSolverMultistepScheduler.from_config(self.inpaint.scheduler.config)
+            self.inpaint.scheduler = EulerAncestralDiscreteScheduler.from_config(
+                self.inpaint.scheduler.config
+            )
             self.inpaint.set_progress_bar_config(disable=True)
 
     def txt2img(self, prompts: list[str], guidance: float, seed: int) -> np.ndarray:
@@ -133,7 +135,7 @@ class Generator:
             height=CROP,
             width=CROP,
             num_inference_steps=self.steps,
-            guidance_scale=5.0,
+            guidance_scale=7.5,
             generator=self.torch.Generator().manual_seed(seed),
             output_type="np",
         )
@@ -210,7 +212,7 @@ def eval_outpaint(gen: Generator, n: int) -> dict:
 
 
 def sample_grid(gen: Generator, path: Path, prompts: list[str]) -> None:
-    images = gen.txt2img(prompts, guidance=5.0, seed=11)
+    images = gen.txt2img(prompts, guidance=7.5, seed=11)
     cols, cell, label_h = 4, CROP * 2, 30
     rows = (len(prompts) + cols - 1) // cols
     grid = Image.new("RGB", (cols * cell, rows * (cell + label_h)), "white")
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", type=Path, default=Path("resources/models"))
     parser.add_argument("--n", type=int, default=100, help="prompts per set")
-    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("docs/builtin-eval.json"))
     parser.add_argument("--grid", type=Path, default=Path("docs/images/builtin-samples.png"))
     args = parser.parse_args(argv)
@@ -275,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     seen = [seen_attributes(rng) for _ in range(args.n)]
     held = [held_out_attributes(rng) for _ in range(args.n)]
     for name, attrs in (("seen", seen), ("held_out", held)):
-        images = gen.txt2img([prompt_for(a) for a in attrs], guidance=5.0, seed=1000)
-        report[f"{name}_guidance5"] = accuracy(clf.predict(images), attrs)
+        images = gen.txt2img([prompt_for(a) for a in attrs], guidance=7.5, seed=1000)
+        report[f"{name}_guidance7_5"] = accuracy(clf.predict(images), attrs)
     report["seen_guidance1"] = accuracy(
         clf.predict(gen.txt2img([prompt_for(a) for a in seen], guidance=1.0, seed=1000)), seen
     )
