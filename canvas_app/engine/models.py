@@ -143,7 +143,7 @@ def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool 
             pipe = _load_pretrained(source, dtype, allow_pickle)
     except ModelError:
         raise
-    except (OSError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - any loader failure is reported the same way
         raise ModelError(f"could not load model {source.name}: {_first_line(error)}") from error
     if not hasattr(pipe, "unet") or not hasattr(pipe, "vae") or not hasattr(pipe, "encode_prompt"):
         raise ModelError(f"{source.name} is a {type(pipe).__name__}, not a Stable Diffusion model")
