@@ -5,7 +5,7 @@
     python crash_driver.py recover           start again, answer "yes" to recovery, report, quit
 
 It prints one line per event, flushed, which the test reads:
-    STROKE <n> <digest>      a stroke ended; the document's digest
+    STROKE <n> <digest>      the document reached a new undoable state (a stroke ended, ...)
     AUTOSAVED <digest>       the recovery file now holds the document with this digest
     PAINTING                 a stroke is in progress (after at least two autosaves)
     GENERATING <step>        the engine reports progress on the frame
@@ -86,9 +86,6 @@ class Painter:
         else:
             mouse(self.vp, QEvent.Type.MouseButtonRelease, self.point(n, i), False)
             state["strokes"] += 1
-            d = digest(self.win.ws.doc)
-            state["digests"][self.win.ws.doc.history.state] = d
-            say("STROKE", state["strokes"], d)
             self.stroke_step = 0
             return
         self.stroke_step += 1
@@ -96,6 +93,16 @@ class Painter:
 
 def watch_autosaves(win) -> None:
     saver = autosaver(win)
+    doc = win.ws.doc
+    changes = {"n": 0}
+
+    def changed() -> None:
+        # Every undoable state the document passes through, with its digest.
+        changes["n"] += 1
+        state["digests"][doc.history.state] = d = digest(doc)
+        say("STROKE", changes["n"], d)
+
+    doc.events.history_changed.connect(changed)
 
     def saved(_path: str) -> None:
         state["saves"] += 1
@@ -120,8 +127,6 @@ def start_generate(model: str) -> None:
     frame = doc.add_frame(
         PromptFrame(x=0, y=0, w=64, h=64, prompt="a red house", steps=1000, model=model, seed=7)
     )
-    state["digests"][doc.history.state] = digest(doc)
-    say("STROKE", 1, digest(doc))
     win.ws.select_frame(frame.id)
 
     def progress(event) -> None:

@@ -80,17 +80,22 @@ def test_prompts_of_every_kind_run(engine, tiny_sd: str, prompt: str) -> None:
     events = run(engine, small(tiny_sd, prompt=prompt, negative_prompt=prompt))
     assert isinstance(events[-1], Finished), events[-1]
     notices = events[-1].notices
+    limit = engine.load(tiny_sd).pipe.tokenizer.model_max_length  # the tiny model reads 32 tokens
     if prompt.startswith("cat cat"):
-        assert any("prompt is" in n and "first 77" in n for n in notices), notices
+        assert any("the prompt is" in n and f"first {limit}" in n for n in notices), notices
         assert any("negative prompt is" in n for n in notices), notices
     else:
         assert not any("tokens long" in n for n in notices), notices
 
 
 def test_long_prompt_is_truncated_not_refused(engine, tiny_sd: str) -> None:
-    # What the encoder reads of a long prompt is its first 77 tokens: the result equals the cut one.
-    long = run(engine, small(tiny_sd, prompt="red " * 60 + "blue " * 60))[-1]
-    cut = run(engine, small(tiny_sd, prompt="red " * 75))[-1]
+    # The encoder reads the first tokens up to its limit (start and end tokens included): the
+    # result of a long prompt equals that of the part it reads.
+    limit = engine.load(tiny_sd).pipe.tokenizer.model_max_length
+    long = run(engine, small(tiny_sd, prompt="red " * (limit - 2) + "blue " * 60))[-1]
+    cut = run(engine, small(tiny_sd, prompt="red " * (limit - 2)))[-1]
+    assert any("tokens long" in n for n in long.notices)
+    assert not any("tokens long" in n for n in cut.notices)
     assert np.array_equal(long.candidates[0], cut.candidates[0])
 
 
@@ -190,7 +195,7 @@ def test_cancel_before_start_and_during_load(engine, tiny_sd: str) -> None:
     token.cancel()
     events: list = []
     engine.generate(small(tiny_sd), events.append, token)
-    assert isinstance(events[-1], Cancelled) and not any(isinstance(e, Progress) for e in events)
+    assert isinstance(events[-1], Cancelled) and sum(isinstance(e, Progress) for e in events) <= 1
     assert_still_works(engine, tiny_sd)
 
 
