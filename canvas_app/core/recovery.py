@@ -98,7 +98,7 @@ class RecoveryStore:
         _remove(self.path, self.sidecar)
 
     # -- other sessions --------------------------------------------------------------------------
-    def list(self) -> list[RecoveryInfo]:
+    def entries(self) -> list[RecoveryInfo]:
         """Every readable recovery entry in the folder, newest first."""
         if not self.folder.is_dir():
             return []
@@ -113,7 +113,7 @@ class RecoveryStore:
         """Recovery files left by sessions that are no longer running (crashed), newest first."""
         return [
             i
-            for i in self.list()
+            for i in self.entries()
             if i.session != self.session and not _process_alive(i.pid) and not _too_old(i)
         ]
 

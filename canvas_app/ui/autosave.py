@@ -214,6 +214,5 @@ def install_autosave(window: QObject, settings: Settings, store: RecoveryStore |
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(saver.stop)
-    saver.start()
-    saver.autosave_now()  # a recovered document is written again at once under this session
+    saver.start()  # binding the document already wrote a recovered one under this session
     return saver
