@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from canvas_app import __version__
 from canvas_app.about import (
     NOT_INSTALLED,
@@ -86,3 +88,12 @@ def test_formatters() -> None:
         assert str(info[key]) in text
     status = format_status_text(info)
     assert "CPU (fp32)" in status and __version__ in status and "\n" not in status
+
+
+def test_builtin_model_card_states_a_licence() -> None:
+    # The About box promises the built-in model's licence: its model card must say it.
+    from canvas_app.resources import builtin_model_dir
+
+    if not (builtin_model_dir() / "model_index.json").is_file():
+        pytest.skip("built-in model not present in this checkout")
+    assert model_licence() != "unknown"
