@@ -111,13 +111,15 @@ def drive() -> None:
         window.raise_()
         window.activateWindow()
         wait_until(app, window.isActiveWindow, timeout=20, what=lambda: "the window never became active")
-        window.ws.view.set_zoom(2.0)
-        window.ws.view.center_on_point(FRAME, FRAME * 0.55)
-        first = generate_frame(app, window, 0, 0, "a red house by a lake")
+        window.ws.view.set_zoom(float(os.environ.get("E2E_ZOOM", "3")))
+        window.ws.view.center_on_point(FRAME * 0.75, FRAME * 0.7)
+        first = generate_frame(
+            app, window, 0, 0, "a red house on the left, a green tree on the right, blue sky, hills"
+        )
         QTest.keyClick(window.ws.view, Qt.Key.Key_Return)  # accept
         assert window.ws.doc.patches, "accept wrote no patch"
         # Half over the accepted patch, half over empty canvas: an outpaint.
-        second = generate_frame(app, window, FRAME // 2, FRAME // 4, "green trees", batch=2)
+        second = generate_frame(app, window, FRAME // 2, FRAME // 4, "a green tree, hills, blue sky", batch=2)
         mode = window.gen.jobs[max(window.gen.jobs)].request.mode.value
         assert mode == "outpaint", mode
         result["second_mode"] = mode

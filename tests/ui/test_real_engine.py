@@ -91,7 +91,7 @@ def test_tiny_real_engine_generate_cancel_accept(qtbot, tmp_path, tiny_model):
 def test_builtin_model_generates_into_frame(qtbot, tmp_path):
     window = real_window(qtbot, tmp_path)
     try:
-        rid = run_frame(qtbot, window, "builtin", 128, 8)
+        rid = run_frame(qtbot, window, "builtin", 128, 6)
         fid = window.gen.jobs[rid].frame.id
         patch = window.gen.accept(fid)
         assert patch is not None
