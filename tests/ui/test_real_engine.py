@@ -49,7 +49,7 @@ def run_frame(qtbot, window: MainWindow, model: str, size: int, steps: int) -> i
     window.worker.progress.connect(lambda ev: previews.append(ev) if ev.preview is not None else None)
     rid = window.generate()
     qtbot.waitUntil(
-        lambda: window.gen.jobs[rid].state not in (JobState.QUEUED, JobState.RUNNING), timeout=180_000
+        lambda: window.gen.jobs[rid].state not in (JobState.QUEUED, JobState.RUNNING), timeout=600_000
     )
     job = window.gen.jobs[rid]
     assert job.state == JobState.FINISHED, job.message
