@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QImage, QKeySequence
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QScrollArea,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -45,6 +44,7 @@ from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.settings import Settings
 from canvas_app.ui.staging import PatchList, StagingBar
 from canvas_app.ui.tools import install_tools
+from canvas_app.ui.window_menus import build_actions
 from canvas_app.ui.workspace import Workspace
 from canvas_app.workers.engine_worker import EngineWorker
 
@@ -119,171 +119,12 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.pos_label)
         sb.addPermanentWidget(self.zoom_label)
 
-        self._build_actions()
+        build_actions(self)
         self._connect()
         self._load_settings()
         self.refresh_models()
         self._update_title()
         self.resize(1400, 900)
-
-    # -- construction ----------------------------------------------------------------------------
-    def _action(self, text: str, slot, shortcut: str | QKeySequence | list | None = None, **kw) -> QAction:  # type: ignore[no-untyped-def]
-        action = QAction(text, self)
-        if shortcut is not None:
-            if isinstance(shortcut, list):
-                action.setShortcuts(shortcut)
-            else:
-                action.setShortcut(QKeySequence(shortcut))
-        if kw.get("checkable"):
-            action.setCheckable(True)
-            action.toggled.connect(slot)
-        else:
-            action.triggered.connect(lambda _checked=False: slot())
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        KS = QKeySequence.StandardKey
-        menu = self.menuBar()
-        file = menu.addMenu("&File")
-        file.addAction(self._action("&New", self.io.new, KS.New))
-        file.addAction(self._action("&Open…", lambda: self.io.open(), KS.Open))
-        self.recent_menu = file.addMenu("Open &Recent")
-        file.addAction(self._action("&Save", self.io.save, KS.Save))
-        file.addAction(self._action("Save &As…", self.io.save_as, KS.SaveAs))
-        file.addSeparator()
-        file.addAction(self._action("Export PNG…", lambda: self.io.export_png(False), "Ctrl+E"))
-        file.addAction(
-            self._action("Export Selected Frame as PNG…", lambda: self.io.export_png(True), "Ctrl+Shift+E")
-        )
-        file.addAction(self._action("Export OpenRaster…", self.io.export_ora))
-        file.addSeparator()
-        file.addAction(self._action("&Quit", self.close, KS.Quit))
-
-        edit = menu.addMenu("&Edit")
-        self.undo_action = self._action("&Undo", self.undo, KS.Undo)
-        self.redo_action = self._action(
-            "&Redo", self.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
-        )
-        edit.addAction(self.undo_action)
-        edit.addAction(self.redo_action)
-        edit.addSeparator()
-        edit.addAction(self._action("&Paste Image", self.paste, KS.Paste))
-        edit.addAction(self._action("Delete Frame", self.delete_frame, KS.Delete))
-        edit.addAction(self._action("Clear Mask", lambda: self.ws.doc.clear_mask(), "Ctrl+Shift+M"))
-        edit.addSeparator()
-        edit.addAction(self._action("Smaller Brush", lambda: self.ws.scale_brush(1 / 1.2), "["))
-        edit.addAction(self._action("Larger Brush", lambda: self.ws.scale_brush(1.2), "]"))
-
-        view = menu.addMenu("&View")
-        v = self.ws.view
-        view.addAction(
-            self._action(
-                "Zoom In",
-                lambda: v.zoom_step(1),
-                [QKeySequence("Ctrl+="), QKeySequence("Ctrl++"), QKeySequence("+"), QKeySequence("=")],
-            )
-        )
-        view.addAction(
-            self._action("Zoom Out", lambda: v.zoom_step(-1), [QKeySequence("Ctrl+-"), QKeySequence("-")])
-        )
-        view.addAction(
-            self._action(
-                "Actual Size (100%)", lambda: v.set_zoom(1.0), [QKeySequence("Ctrl+0"), QKeySequence("0")]
-            )
-        )
-        view.addAction(
-            self._action("Fit to Content", self.fit_to_content, [QKeySequence("Ctrl+1"), QKeySequence("1")])
-        )
-        view.addSeparator()
-        self.grid_action = self._action("Pixel Grid", self._set_grid, "Ctrl+'", checkable=True)
-        self.mask_action = self._action(
-            "Mask Overlay", self.ws.scene.set_mask_visible, "Ctrl+H", checkable=True
-        )
-        self.grid_action.setChecked(True)
-        self.mask_action.setChecked(True)
-        view.addAction(self.grid_action)
-        view.addAction(self.mask_action)
-        view.addAction(self.dock.toggleViewAction())
-
-        gen = menu.addMenu("&Generate")
-        gen.addAction(
-            self._action(
-                "&Generate", self.generate, [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")]
-            )
-        )
-        gen.addAction(self._action("&Cancel", self.escape, "Esc"))
-        gen.addAction(
-            self._action(
-                "&Accept Candidate", self.accept_candidate, [QKeySequence("Return"), QKeySequence("Enter")]
-            )
-        )
-        gen.addAction(self._action("&Discard Candidates", self.discard_candidates, "Backspace"))
-        gen.addAction(self._action("Previous Candidate", lambda: self._step(-1), "Left"))
-        gen.addAction(self._action("Next Candidate", lambda: self._step(1), "Right"))
-        gen.addAction(self._action("Generate &More", self.generate_more, "Ctrl+Shift+Return"))
-
-        prefs = menu.addMenu("&Settings")
-        device_menu = prefs.addMenu("Device (after restart)")
-        device_group = QActionGroup(self)
-        current = self.settings.get("engine/device", "")
-        for label, value in (("Automatic", ""), ("CPU", "cpu"), ("CUDA", "cuda"), ("Apple MPS", "mps")):
-            act = device_menu.addAction(label)
-            act.setCheckable(True)
-            act.setChecked(value == current)
-            act.triggered.connect(lambda _c=False, v=value: self.settings.set("engine/device", v))
-            device_group.addAction(act)
-        preview_menu = prefs.addMenu("Preview rate (after restart)")
-        preview_group = QActionGroup(self)
-        rate = self.settings.get("engine/preview_interval_s", 0.1)
-        for label, value in (
-            ("Every step", 0.0),
-            ("10 per second", 0.1),
-            ("4 per second", 0.25),
-            ("1 per second", 1.0),
-        ):
-            act = preview_menu.addAction(label)
-            act.setCheckable(True)
-            act.setChecked(abs(value - rate) < 1e-6)
-            act.triggered.connect(lambda _c=False, v=value: self.settings.set("engine/preview_interval_s", v))
-            preview_group.addAction(act)
-
-        tools_bar = QToolBar("Tools", objectName="tools")
-        tools_bar.setMovable(False)
-        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools_bar)
-        self.tool_group = QActionGroup(self)
-        self.tool_actions: dict[str, QAction] = {}
-        for name, tool in self.ws.tools.items():
-            if name == "place":
-                continue
-            action = QAction(tool.label, self, checkable=True)
-            action.setShortcut(QKeySequence(tool.shortcut))
-            action.setToolTip(f"{tool.label} ({tool.shortcut})")
-            action.triggered.connect(lambda _c=False, n=name: self.ws.set_tool(n))
-            self.tool_group.addAction(action)
-            tools_bar.addAction(action)
-            self.tool_actions[name] = action
-        self.tool_actions[self.ws.tool_name].setChecked(True)
-        # Edits in text fields keep their own Enter / Backspace / arrows: these act on the canvas only.
-        for action in self.actions():
-            if action.shortcut().toString() in (
-                "Return",
-                "Enter",
-                "Backspace",
-                "Left",
-                "Right",
-                "Del",
-                "+",
-                "-",
-                "=",
-                "0",
-                "1",
-                "[",
-                "]",
-            ):
-                action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                self.removeAction(action)
-                self.ws.view.addAction(action)
 
     def _connect(self) -> None:
         ws, gen, io = self.ws, self.gen, self.io

@@ -1,0 +1,172 @@
+"""The main window's menus, shortcuts and tool bar."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QToolBar
+
+if TYPE_CHECKING:
+    from canvas_app.ui.main_window import MainWindow
+
+# Keys without a modifier act on the canvas only, so text fields keep Enter, Backspace, arrows, ...
+CANVAS_ONLY_KEYS = ("Return", "Enter", "Backspace", "Left", "Right", "Del", "+", "-", "=", "0", "1", "[", "]")
+
+
+def make_action(
+    window: MainWindow, text: str, slot, shortcut: str | QKeySequence | list | None = None, **kw
+) -> QAction:  # type: ignore[no-untyped-def]
+    action = QAction(text, window)
+    if shortcut is not None:
+        if isinstance(shortcut, list):
+            action.setShortcuts(shortcut)
+        else:
+            action.setShortcut(QKeySequence(shortcut))
+    if kw.get("checkable"):
+        action.setCheckable(True)
+        action.toggled.connect(slot)
+    else:
+        action.triggered.connect(lambda _checked=False: slot())
+    window.addAction(action)
+    return action
+
+
+def build_actions(window: MainWindow) -> None:
+    """Menus, shortcuts and the tool bar of the main window."""
+    KS = QKeySequence.StandardKey
+    menu = window.menuBar()
+    file = menu.addMenu("&File")
+    file.addAction(make_action(window, "&New", window.io.new, KS.New))
+    file.addAction(make_action(window, "&Open…", lambda: window.io.open(), KS.Open))
+    window.recent_menu = file.addMenu("Open &Recent")
+    file.addAction(make_action(window, "&Save", window.io.save, KS.Save))
+    file.addAction(make_action(window, "Save &As…", window.io.save_as, KS.SaveAs))
+    file.addSeparator()
+    file.addAction(make_action(window, "Export PNG…", lambda: window.io.export_png(False), "Ctrl+E"))
+    file.addAction(
+        make_action(
+            window, "Export Selected Frame as PNG…", lambda: window.io.export_png(True), "Ctrl+Shift+E"
+        )
+    )
+    file.addAction(make_action(window, "Export OpenRaster…", window.io.export_ora))
+    file.addSeparator()
+    file.addAction(make_action(window, "&Quit", window.close, KS.Quit))
+
+    edit = menu.addMenu("&Edit")
+    window.undo_action = make_action(window, "&Undo", window.undo, KS.Undo)
+    window.redo_action = make_action(
+        window, "&Redo", window.redo, [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]
+    )
+    edit.addAction(window.undo_action)
+    edit.addAction(window.redo_action)
+    edit.addSeparator()
+    edit.addAction(make_action(window, "&Paste Image", window.paste, KS.Paste))
+    edit.addAction(make_action(window, "Delete Frame", window.delete_frame, KS.Delete))
+    edit.addAction(make_action(window, "Clear Mask", lambda: window.ws.doc.clear_mask(), "Ctrl+Shift+M"))
+    edit.addSeparator()
+    edit.addAction(make_action(window, "Smaller Brush", lambda: window.ws.scale_brush(1 / 1.2), "["))
+    edit.addAction(make_action(window, "Larger Brush", lambda: window.ws.scale_brush(1.2), "]"))
+
+    view = menu.addMenu("&View")
+    v = window.ws.view
+    view.addAction(
+        make_action(
+            window,
+            "Zoom In",
+            lambda: v.zoom_step(1),
+            [QKeySequence("Ctrl+="), QKeySequence("Ctrl++"), QKeySequence("+"), QKeySequence("=")],
+        )
+    )
+    view.addAction(
+        make_action(window, "Zoom Out", lambda: v.zoom_step(-1), [QKeySequence("Ctrl+-"), QKeySequence("-")])
+    )
+    view.addAction(
+        make_action(
+            window, "Actual Size (100%)", lambda: v.set_zoom(1.0), [QKeySequence("Ctrl+0"), QKeySequence("0")]
+        )
+    )
+    view.addAction(
+        make_action(
+            window, "Fit to Content", window.fit_to_content, [QKeySequence("Ctrl+1"), QKeySequence("1")]
+        )
+    )
+    view.addSeparator()
+    window.grid_action = make_action(window, "Pixel Grid", window._set_grid, "Ctrl+'", checkable=True)
+    window.mask_action = make_action(
+        window, "Mask Overlay", window.ws.scene.set_mask_visible, "Ctrl+H", checkable=True
+    )
+    window.grid_action.setChecked(True)
+    window.mask_action.setChecked(True)
+    view.addAction(window.grid_action)
+    view.addAction(window.mask_action)
+    view.addAction(window.dock.toggleViewAction())
+
+    gen = menu.addMenu("&Generate")
+    gen.addAction(
+        make_action(
+            window, "&Generate", window.generate, [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")]
+        )
+    )
+    gen.addAction(make_action(window, "&Cancel", window.escape, "Esc"))
+    gen.addAction(
+        make_action(
+            window,
+            "&Accept Candidate",
+            window.accept_candidate,
+            [QKeySequence("Return"), QKeySequence("Enter")],
+        )
+    )
+    gen.addAction(make_action(window, "&Discard Candidates", window.discard_candidates, "Backspace"))
+    gen.addAction(make_action(window, "Previous Candidate", lambda: window._step(-1), "Left"))
+    gen.addAction(make_action(window, "Next Candidate", lambda: window._step(1), "Right"))
+    gen.addAction(make_action(window, "Generate &More", window.generate_more, "Ctrl+Shift+Return"))
+
+    prefs = menu.addMenu("&Settings")
+    device_menu = prefs.addMenu("Device (after restart)")
+    device_group = QActionGroup(window)
+    current = window.settings.get("engine/device", "")
+    for label, value in (("Automatic", ""), ("CPU", "cpu"), ("CUDA", "cuda"), ("Apple MPS", "mps")):
+        act = device_menu.addAction(label)
+        act.setCheckable(True)
+        act.setChecked(value == current)
+        act.triggered.connect(lambda _c=False, v=value: window.settings.set("engine/device", v))
+        device_group.addAction(act)
+    preview_menu = prefs.addMenu("Preview rate (after restart)")
+    preview_group = QActionGroup(window)
+    rate = window.settings.get("engine/preview_interval_s", 0.1)
+    for label, value in (
+        ("Every step", 0.0),
+        ("10 per second", 0.1),
+        ("4 per second", 0.25),
+        ("1 per second", 1.0),
+    ):
+        act = preview_menu.addAction(label)
+        act.setCheckable(True)
+        act.setChecked(abs(value - rate) < 1e-6)
+        act.triggered.connect(lambda _c=False, v=value: window.settings.set("engine/preview_interval_s", v))
+        preview_group.addAction(act)
+
+    tools_bar = QToolBar("Tools", objectName="tools")
+    tools_bar.setMovable(False)
+    window.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools_bar)
+    window.tool_group = QActionGroup(window)
+    window.tool_actions: dict[str, QAction] = {}
+    for name, tool in window.ws.tools.items():
+        if name == "place":
+            continue
+        action = QAction(tool.label, window, checkable=True)
+        action.setShortcut(QKeySequence(tool.shortcut))
+        action.setToolTip(f"{tool.label} ({tool.shortcut})")
+        action.triggered.connect(lambda _c=False, n=name: window.ws.set_tool(n))
+        window.tool_group.addAction(action)
+        tools_bar.addAction(action)
+        window.tool_actions[name] = action
+    window.tool_actions[window.ws.tool_name].setChecked(True)
+    # Edits in text fields keep their own Enter / Backspace / arrows: these act on the canvas only.
+    for action in window.actions():
+        if action.shortcut().toString() in CANVAS_ONLY_KEYS:
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            window.removeAction(action)
+            window.ws.view.addAction(action)
