@@ -74,7 +74,7 @@ def _network():
 def _prepare(images: np.ndarray):
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     return torch.nn.functional.interpolate(x, size=(INPUT, INPUT), mode="area")
 
 

@@ -22,7 +22,7 @@ def fit_preview_map(vae, pixels: np.ndarray, scaling_factor: float) -> dict:
 
     f = arch.VAE_FACTOR
     with torch.inference_mode():
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = torch.from_numpy(np.array(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1
         z = vae.encode(x).latent_dist.mean * scaling_factor
         rgb = torch.nn.functional.avg_pool2d(x, f)
     lat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).numpy()

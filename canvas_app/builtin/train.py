@@ -98,7 +98,7 @@ def held_out_count(n_scenes: int) -> int:
 def to_tensor(batch: np.ndarray):
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return torch.from_numpy(np.array(batch)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 # 2. VAE ----------------------------------------------------------------------------------------
