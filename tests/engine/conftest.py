@@ -13,7 +13,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("CANVAS_APP_DEVICE", "cpu")
 sys.path.insert(0, str(Path(__file__).parent))
 
+import torch  # noqa: E402
 from tiny_models import build_pipeline  # noqa: E402
+
+# Tiny models gain nothing from threads, and on a busy machine idle OpenMP threads spin: one thread
+# makes these tests several times faster there.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from canvas_app.engine.tiling import Tile, TileBlender, plan_tiles, tile_weight,
     tile=st.integers(4, 128),
     overlap=st.integers(0, 64),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 def test_plan_covers_area_with_tiles_inside_it(width: int, height: int, tile: int, overlap: int) -> None:
     tiles = plan_tiles(width, height, tile, overlap)
     covered = np.zeros((height, width), bool)
