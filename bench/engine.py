@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {model} ({loaded.source.name}), native {size}px, VAE factor {loaded.vae_factor}")
     print(
         f"device: {engine.describe_device()}; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, torch {torch.__version__}; steps {steps}, scheduler {args.scheduler}"
+        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}; "
+        f"steps {steps}, scheduler {args.scheduler}"
     )
     print(f"clock: {'wall seconds (synchronised)' if device.device.startswith('cuda') else 'CPU seconds'}")
 
