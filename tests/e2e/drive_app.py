@@ -24,8 +24,8 @@ from PySide6.QtWidgets import QApplication
 
 MODEL, SHOT, PROJECT = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 FRAME = int(os.environ.get("E2E_FRAME", "128"))
-STEPS = int(os.environ.get("E2E_STEPS", "12"))
-TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "600"))
+STEPS = int(os.environ.get("E2E_STEPS", "6"))
+TIMEOUT = float(os.environ.get("E2E_TIMEOUT", "1200"))
 result: dict[str, object] = {}
 
 

@@ -77,7 +77,7 @@ def test_app_generates_into_frame_under_x(xserver, tmp_path):
         env=dict(xserver, PYTHONPATH=str(ROOT)),
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     line = next(x for x in out.stdout.splitlines() if x.startswith("E2E_OK "))
