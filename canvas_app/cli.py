@@ -212,6 +212,13 @@ def output_paths(out: str, count: int) -> list[Path]:
     return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(count)]
 
 
+def _default(name: str) -> Any:
+    """The request's own default, so the CLI and the app agree."""
+    from canvas_app.engine.api import GenerationRequest
+
+    return GenerationRequest.__dataclass_fields__[name].default
+
+
 def generate_png(args: argparse.Namespace) -> int:
     from canvas_app.engine.api import GenerationRequest, Mode, TilePlan
     from canvas_app.engine.png_metadata import write_png
@@ -228,7 +235,7 @@ def generate_png(args: argparse.Namespace) -> int:
         raise UsageError("--batch must be at least 1")
     paths = output_paths(args.out, batch)
     model = args.model or "builtin"
-    scheduler = check_scheduler(args.scheduler or "Euler a")
+    scheduler = check_scheduler(args.scheduler or _default("scheduler"))
     init = read_image(args.init, "init") if args.init else None
     mask = read_image(args.mask, "mask") if args.mask else None
     if mask is not None and init is None:
@@ -266,8 +273,8 @@ def generate_png(args: argparse.Namespace) -> int:
         width=width,
         height=height,
         seed=args.seed if args.seed is not None else random.randint(0, 2**32 - 1),
-        steps=args.steps if args.steps is not None else 20,
-        guidance=args.guidance if args.guidance is not None else 5.0,
+        steps=args.steps if args.steps is not None else _default("steps"),
+        guidance=args.guidance if args.guidance is not None else _default("guidance"),
         strength=strength,
         scheduler=scheduler,
         model=model,
