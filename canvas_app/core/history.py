@@ -7,6 +7,7 @@ drops its oldest commands once their tiles exceed ``max_bytes``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,16 +29,16 @@ DEFAULT_MAX_BYTES = 512 * 2**20
 _ids = count(1)
 
 
-class Command:
+class Command(ABC):
     """An edit that has been applied to the document and can be undone and redone."""
 
     label: str = ""
 
-    def undo(self, doc: Document) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def undo(self, doc: Document) -> None: ...
 
-    def redo(self, doc: Document) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def redo(self, doc: Document) -> None: ...
 
     def arrays(self) -> Iterator[np.ndarray]:
         """The tile arrays this command keeps alive (for the history's memory bound)."""
