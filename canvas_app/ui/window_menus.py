@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QToolBar
+from PySide6.QtWidgets import QMessageBox, QToolBar
 
 if TYPE_CHECKING:
     from canvas_app.ui.main_window import MainWindow
@@ -148,6 +148,10 @@ def build_actions(window: MainWindow) -> None:
         act.triggered.connect(lambda _c=False, v=value: window.settings.set("engine/preview_interval_s", v))
         preview_group.addAction(act)
 
+    help_menu = menu.addMenu("&Help")
+    window.about_action = make_action(window, "&About canvas_app", lambda: show_about(window))
+    help_menu.addAction(window.about_action)
+
     tools_bar = QToolBar("Tools", objectName="tools")
     tools_bar.setMovable(False)
     window.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools_bar)
@@ -170,3 +174,13 @@ def build_actions(window: MainWindow) -> None:
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             window.removeAction(action)
             window.ws.view.addAction(action)
+
+
+def about_text(window: MainWindow) -> str:
+    from canvas_app.about import about_info, format_about_text
+
+    return format_about_text(about_info(window.worker.device or None))
+
+
+def show_about(window: MainWindow) -> None:
+    QMessageBox.about(window, "About canvas_app", about_text(window))
