@@ -1,7 +1,8 @@
 import sys
 
+from helpers import make_window
+
 from canvas_app.ui import window_menus
-from tests.ui.helpers import make_window
 
 
 def test_about_box_names_versions_and_the_builtin_models_licence(qtbot, tmp_path, monkeypatch):
