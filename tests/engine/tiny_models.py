@@ -1,47 +1,21 @@
 """Tiny random Stable Diffusion pipelines built in code and saved as diffusers folders.
 
-Nothing is fetched: the tokenizer is a local character-level CLIP BPE tokenizer (or the built-in word
-tokenizer when it is available), the weights are random with a fixed seed.
+Nothing is fetched: the tokenizer is the local word-level CLIP tokenizer of the built-in model, the
+weights are random with a fixed seed.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 WORDS = ["a", "cat", "dog", "red", "blue", "sky", "tree", "house", "photo", "of", "the", "painting"]
 
 
-def _bytes_to_unicode() -> list[str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def build_tokenizer(out_dir: Path):
-    """A CLIPTokenizer that needs no download: the built-in word tokenizer if it exists, else a
-    character-level byte BPE vocabulary written here."""
-    try:
-        from canvas_app.builtin.tokenizer import build_word_tokenizer
-    except ImportError:
-        build_word_tokenizer = None
-    if build_word_tokenizer is not None:
-        return build_word_tokenizer(WORDS, out_dir)
-    from transformers import CLIPTokenizer
+    """A CLIPTokenizer that needs no download: the built-in word-level tokenizer over WORDS."""
+    from canvas_app.builtin.tokenizer import build_word_tokenizer
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    chars = _bytes_to_unicode()
-    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
-    (out_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
-    (out_dir / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(out_dir / "vocab.json"), str(out_dir / "merges.txt"))
+    return build_word_tokenizer(WORDS, out_dir)
 
 
 def build_pipeline(out_dir: Path, vae_factor: int = 8, unet_channels: int = 4, seed: int = 0) -> Path:
