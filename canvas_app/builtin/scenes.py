@@ -142,6 +142,26 @@ def _free_x(rng: random.Random, taken: list[tuple[int, int]], width: int, lo: in
     return None
 
 
+def _place_on_ground(
+    rng: random.Random,
+    taken: list[tuple[int, int]],
+    kind: str,
+    palette: list[str],
+    widths: tuple[int, int],
+    held_out: frozenset,
+) -> tuple[int, int, str] | None:
+    """(x, width, colour) of a house or tree in a free stretch of ground, or None where none fits
+    or the draw is an excluded combination."""
+    w = rng.randint(*widths)
+    x = _free_x(rng, taken, w, 2, SCENE_W - 2)
+    if x is None:
+        return None
+    color = _pick(rng, kind, palette, held_out)
+    if is_held_out(kind, color, position_word(x + w / 2, 0, SCENE_W), held_out):
+        return None
+    return x, w, color
+
+
 def _draw_landscape(rng: random.Random, held_out: frozenset) -> tuple[Scene, np.ndarray]:
     sky = rng.choice(SKY_COLORS)
     scene = Scene("landscape", sky)
@@ -194,13 +214,10 @@ def _draw_landscape(rng: random.Random, held_out: frozenset) -> tuple[Scene, np.
     taken: list[tuple[int, int]] = []
     ground_y = horizon + rng.randint(14, 24)
     for _ in range(rng.randint(0, 3)):
-        w = rng.randint(26, 34)
-        hx = _free_x(rng, taken, w, 2, SCENE_W - 2)
-        if hx is None:
+        placed = _place_on_ground(rng, taken, "house", HOUSE_COLORS, (26, 34), held_out)
+        if placed is None:
             continue
-        color = _pick(rng, "house", HOUSE_COLORS, held_out)
-        if is_held_out("house", color, position_word(hx + w / 2, 0, SCENE_W), held_out):
-            continue
+        hx, w, color = placed
         wall_h = int(w * 0.75)
         top_y = ground_y - wall_h
         p.draw.rectangle(p.s(hx, top_y, hx + w, ground_y), fill=_jitter(COLORS[color], rng, 10))
@@ -217,13 +234,10 @@ def _draw_landscape(rng: random.Random, held_out: frozenset) -> tuple[Scene, np.
             SceneObject("house", color, (hx - 3, int(top_y - w * 0.55), hx + w + 3, ground_y))
         )
     for _ in range(rng.randint(0, 3)):
-        w = rng.randint(16, 24)
-        tx = _free_x(rng, taken, w, 2, SCENE_W - 2)
-        if tx is None:
+        placed = _place_on_ground(rng, taken, "tree", TREE_COLORS, (16, 24), held_out)
+        if placed is None:
             continue
-        color = _pick(rng, "tree", TREE_COLORS, held_out)
-        if is_held_out("tree", color, position_word(tx + w / 2, 0, SCENE_W), held_out):
-            continue
+        tx, w, color = placed
         base_y = ground_y + rng.randint(-4, 6)
         trunk_h = rng.randint(10, 16)
         cx = tx + w / 2
