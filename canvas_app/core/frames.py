@@ -7,7 +7,13 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from canvas_app.core.request import BUILTIN_MODEL
+from canvas_app.core.request import (
+    BUILTIN_MODEL,
+    DEFAULT_GUIDANCE,
+    DEFAULT_SCHEDULER,
+    DEFAULT_STEPS,
+    DEFAULT_STRENGTH,
+)
 
 SNAP = 8
 # The largest frame side: far beyond any model's reach, small enough that the crop of a frame
@@ -39,10 +45,10 @@ class PromptFrame:
     prompt: str = ""
     negative_prompt: str = ""
     seed: int = -1
-    steps: int = 20
-    guidance: float = 7.5
-    strength: float = 0.75
-    scheduler: str = "Euler a"
+    steps: int = DEFAULT_STEPS
+    guidance: float = DEFAULT_GUIDANCE
+    strength: float = DEFAULT_STRENGTH
+    scheduler: str = DEFAULT_SCHEDULER
     model: str = BUILTIN_MODEL
     batch: int = 1
     id: str = field(default_factory=new_id)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.generation import MAX_SEED
-from canvas_app.core.request import Mode
+from canvas_app.core.request import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_STRENGTH, Mode
 from canvas_app.ui.generation import GenerationController, JobState
 from canvas_app.ui.models import SCHEDULERS, ModelEntry
 from canvas_app.ui.workspace import Workspace
@@ -65,12 +65,12 @@ class FramePanel(QWidget):
         self.add_model.addAction("Add model folder…", self.add_model_folder.emit)
         self.scheduler = QComboBox(objectName="scheduler")
         self.scheduler.addItems(SCHEDULERS)
-        self.steps = QSpinBox(minimum=1, maximum=150, value=20, objectName="steps")
+        self.steps = QSpinBox(minimum=1, maximum=150, value=DEFAULT_STEPS, objectName="steps")
         self.guidance = QDoubleSpinBox(
-            minimum=0.0, maximum=30.0, singleStep=0.5, value=7.5, objectName="guidance"
+            minimum=0.0, maximum=30.0, singleStep=0.5, value=DEFAULT_GUIDANCE, objectName="guidance"
         )
         self.strength = QDoubleSpinBox(
-            minimum=0.0, maximum=1.0, singleStep=0.05, value=0.75, objectName="strength"
+            minimum=0.0, maximum=1.0, singleStep=0.05, value=DEFAULT_STRENGTH, objectName="strength"
         )
         # A double spin box with no decimals: seeds go up to 2**32 - 1, past QSpinBox's int range.
         self.seed = QDoubleSpinBox(minimum=0, maximum=MAX_SEED, decimals=0, objectName="seed")
