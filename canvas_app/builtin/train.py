@@ -243,9 +243,21 @@ def lr_at(step: int, steps: int, peak: float, warmup: int = 100) -> float:
 
 
 def train_denoiser(
-    work: Workdir, name: str, unet, text_encoder, steps: int, batch: int, peak_lr: float, make_input
+    work: Workdir,
+    name: str,
+    unet,
+    text_encoder,
+    steps: int,
+    batch: int,
+    peak_lr: float,
+    make_input,
+    bf16: bool = False,
 ) -> None:
-    """The shared loop of the base and inpainting stages: epsilon prediction, min-SNR weighting."""
+    """The shared loop of the base and inpainting stages: epsilon prediction, min-SNR weighting.
+
+    ``bf16`` runs the forward pass under bfloat16 autocast (weights and optimiser stay fp32): about
+    25% faster per step on CPUs with AVX512-BF16.
+    """
     import torch
 
     tokenizer = load_tokenizer(work)
@@ -265,15 +277,19 @@ def train_denoiser(
     text_encoder.train()
     t0, running = time.time(), 0.0
     for step in range(start, steps):
+        # A resumed run ramps back up over 100 steps: extending a finished run restarts the cosine
+        # schedule at a higher learning rate than the one it stopped at.
+        ramp = min(1.0, (step - start + 1) / 100) if start else 1.0
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak_lr)
+            group["lr"] = lr_at(step, steps, peak_lr) * ramp
         z, captions, idx, offsets = data.batch(batch, caption_dropout=0.1)
         noise = torch.randn(z.shape, generator=gen)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
         noisy = scheduler.add_noise(z, noise, t)
         model_in = make_input(noisy, z, idx, offsets, gen)
-        pred = unet(model_in, t, encode_text(tokenizer, text_encoder, captions)).sample
-        per_item = (pred - noise).pow(2).mean(dim=(1, 2, 3))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            pred = unet(model_in, t, encode_text(tokenizer, text_encoder, captions)).sample
+        per_item = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))
         loss = (per_item * min_snr_weights(scheduler, t)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -292,13 +308,13 @@ def train_denoiser(
     work.mark_done(name, {"steps": steps, "final_loss": running})
 
 
-def stage_unet(work: Workdir, steps: int, batch: int = 32) -> None:
+def stage_unet(work: Workdir, steps: int, batch: int = 32, bf16: bool = False) -> None:
     import torch
 
     torch.manual_seed(SEED)
     tokenizer = load_tokenizer(work)
     unet, text_encoder = arch.make_unet(4), arch.make_text_encoder(tokenizer)
-    train_denoiser(work, "unet", unet, text_encoder, steps, batch, 1e-3, lambda noisy, *_: noisy)
+    train_denoiser(work, "unet", unet, text_encoder, steps, batch, 1e-3, lambda noisy, *_: noisy, bf16)
 
 
 # 5. Inpainting UNet ----------------------------------------------------------------------------
@@ -336,7 +352,7 @@ def random_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     return (np.asarray(img) > 127).astype(np.float32)
 
 
-def stage_inpaint(work: Workdir, steps: int, batch: int = 24) -> None:
+def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False) -> None:
     import torch
 
     torch.manual_seed(SEED)
@@ -365,7 +381,7 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24) -> None:
         small = torch.nn.functional.interpolate(mask, size=noisy.shape[-2:])
         return torch.cat([noisy, small, masked], dim=1)
 
-    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input)
+    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input, bf16)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unet-steps", type=int, default=1900)
     parser.add_argument("--inpaint-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the UNet stages")
     args = parser.parse_args(argv)
     import torch
 
@@ -390,11 +407,15 @@ def main(argv: list[str] | None = None) -> int:
         "data": lambda: stage_data(work, args.scenes),
         "vae": lambda: stage_vae(work, args.vae_steps),
         "latents": lambda: stage_latents(work),
-        "unet": lambda: stage_unet(work, args.unet_steps),
-        "inpaint": lambda: stage_inpaint(work, args.inpaint_steps),
+        "unet": lambda: stage_unet(work, args.unet_steps, bf16=args.bf16),
+        "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, bf16=args.bf16),
         "export": lambda: export_models(work, args.out),
     }
+    requested_steps = {"vae": args.vae_steps, "unet": args.unet_steps, "inpaint": args.inpaint_steps}
     for stage in STAGES:
+        # Asking a finished training stage for more steps than it ran resumes it from its checkpoint.
+        if work.done(stage) and work.info(stage).get("steps", 0) < requested_steps.get(stage, 0):
+            (work.root / f"{stage}.done").unlink()
         if stage in wanted and not work.done(stage):
             log(f"stage {stage}")
             runners[stage]()

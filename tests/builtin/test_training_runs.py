@@ -43,14 +43,17 @@ def test_exported_folders_load_offline_and_generate(trained):
         assert (out / folder / "latent_rgb.json").exists()
 
 
-def test_resume_continues_from_the_checkpoint(trained):
+def test_asking_for_more_steps_resumes_a_finished_stage_from_its_checkpoint(trained):
     import torch
 
     work, out = trained
-    (work / "unet.done").unlink()
     before = torch.load(work / "unet.pt", weights_only=False)["step"]
-    train.main(["--work", str(work), "--out", str(out), "--unet-steps", "3", "--threads", "2", "unet"])
+    args = ["--work", str(work), "--out", str(out), "--threads", "2", "--bf16", "unet"]
+    train.main(["--unet-steps", "3", *args])
     assert before == 2
+    assert torch.load(work / "unet.pt", weights_only=False)["step"] == 3
+    assert train.Workdir(work).info("unet")["steps"] == 3
+    train.main(["--unet-steps", "2", *args])  # fewer steps than done: nothing to do
     assert torch.load(work / "unet.pt", weights_only=False)["step"] == 3
 
 
