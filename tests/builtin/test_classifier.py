@@ -1,0 +1,41 @@
+"""The attribute classifier that judges generated images: labels, augmentation, fit and predict."""
+
+import numpy as np
+import torch
+
+from canvas_app.builtin import classifier
+from canvas_app.builtin.scenes import render_scene
+
+
+def test_labels_name_the_largest_group_of_the_crop():
+    scene, _ = render_scene(10_000_123, include_held_out=True)
+    for crop_x in range(0, 129, 32):
+        labels = classifier.crop_labels(scene, crop_x)
+        if labels is None:
+            continue
+        assert labels["setting"] in classifier.ATTRIBUTES["setting"]
+        assert labels["kind"] in classifier.ATTRIBUTES["kind"]
+        assert labels["position"] in ("left", "center", "right")
+
+
+def test_augmentation_softens_and_tints_but_keeps_the_shape():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(4, 3, 64, 64)
+    x[:, :, 20:40, 20:40] = 1.0
+    outs = [classifier.augment(x, gen) for _ in range(8)]
+    assert all(o.shape == x.shape for o in outs)
+    assert all(not torch.equal(o, x) for o in outs)
+    # Still recognisably the same square: the centre stays brighter than the corner.
+    assert all(float((o[:, :, 30, 30] - o[:, :, 2, 2]).min()) > 0.5 for o in outs)
+
+
+def test_a_short_fit_reports_every_attribute_and_predicts_valid_labels():
+    clf = classifier.AttributeClassifier()
+    accuracy = clf.fit(n_scenes=40, epochs=1)
+    assert set(accuracy) == set(classifier.ATTRIBUTES)
+    assert all(0.0 <= a <= 1.0 for a in accuracy.values())
+    _, pixels = render_scene(5)
+    predictions = clf.predict(np.stack([pixels[:, :128], pixels[:, 128:]]))
+    assert len(predictions) == 2
+    for p in predictions:
+        assert all(p[k] in classifier.ATTRIBUTES[k] for k in classifier.ATTRIBUTES)
