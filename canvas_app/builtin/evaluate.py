@@ -255,6 +255,7 @@ def vae_reconstruction(gen: Generator, path: Path, n: int = 64) -> dict:
     rec_u8 = ((rec + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     mse = ((rec_u8.astype(np.float64) - pixels) ** 2).mean(axis=(1, 2, 3))
     psnr = 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))
+    path.parent.mkdir(parents=True, exist_ok=True)
     top = np.concatenate(list(pixels[:4]), axis=1)
     bottom = np.concatenate(list(rec_u8[:4]), axis=1)
     Image.fromarray(np.concatenate([top, bottom], axis=0)).resize(
