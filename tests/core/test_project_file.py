@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -16,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from png_bombs import png_header_only
 
 from canvas_app.core import export, project_file
 from canvas_app.core.brush import BrushSettings
@@ -256,21 +255,6 @@ def tile_png(shape: tuple[int, ...], mode: str) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.ones(shape, np.uint8), mode).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def png_header_only(w: int, h: int) -> bytes:
-    """A PNG that declares w x h RGBA pixels but carries almost no data: a pixel bomb."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def malformed_cases(path: Path) -> dict[str, tuple]:

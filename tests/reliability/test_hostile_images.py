@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from png_bombs import png_header_only
 
 from canvas_app import cli
 from canvas_app.core.image_io import ImageReadError, read_image
@@ -22,21 +23,6 @@ from canvas_app.ui.image_import import ImportError_, load_image_file
 def photo(w: int = 48, h: int = 32) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     return np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], axis=2).astype(np.uint8)
-
-
-def png_header_only(w: int, h: int) -> bytes:
-    """A PNG that declares w x h RGBA pixels but carries almost no data."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def encoded(array: np.ndarray, fmt: str, **kw: object) -> bytes:
