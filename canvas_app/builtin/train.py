@@ -411,11 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, bf16=args.bf16),
         "export": lambda: export_models(work, args.out),
     }
-    requested_steps = {"vae": args.vae_steps, "unet": args.unet_steps, "inpaint": args.inpaint_steps}
+    # Asking a finished UNet stage for more steps than it ran resumes it from its checkpoint (its
+    # schedule is a function of the step; the VAE's one-cycle schedule cannot be extended).
+    extendable = {"unet": args.unet_steps, "inpaint": args.inpaint_steps}
     for stage in STAGES:
-        # Asking a finished training stage for more steps than it ran resumes it from its checkpoint.
-        if work.done(stage) and work.info(stage).get("steps", 0) < requested_steps.get(stage, 0):
-            (work.root / f"{stage}.done").unlink()
+        if stage in wanted and stage in extendable and work.done(stage):
+            if work.info(stage).get("steps", 0) < extendable[stage]:
+                (work.root / f"{stage}.done").unlink()
         if stage in wanted and not work.done(stage):
             log(f"stage {stage}")
             runners[stage]()
