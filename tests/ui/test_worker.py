@@ -27,9 +27,9 @@ def worker(qtbot):
 def test_generation_events_arrive_in_order_on_gui_thread(qtbot, worker):
     seen_threads = set()
     worker.finished.connect(lambda ev: seen_threads.add(threading.current_thread()))
-    rid = worker.submit(GenerationRequest(width=256, height=128, steps=3, seed=5, batch=2))
+    # Listen before submitting: the worker thread may emit before a later connection exists.
     with qtbot.waitSignal(worker.finished, timeout=5000):
-        pass
+        rid = worker.submit(GenerationRequest(width=256, height=128, steps=3, seed=5, batch=2))
     assert seen_threads == {threading.main_thread()}
     kinds = [type(e) for e in worker.events]
     assert kinds[0] is Started and kinds[-1] is Finished
@@ -43,9 +43,8 @@ def test_generation_events_arrive_in_order_on_gui_thread(qtbot, worker):
 
 def test_cancel_running_request_stops_within_a_step(qtbot, worker):
     worker.engine.step_delay = 0.05
-    rid = worker.submit(GenerationRequest(steps=200))
     with qtbot.waitSignal(worker.started, timeout=5000):
-        pass
+        rid = worker.submit(GenerationRequest(steps=200))
     with qtbot.waitSignal(worker.cancelled, timeout=2000) as blocker:
         worker.cancel(rid)
     assert isinstance(blocker.args[0], Cancelled) and blocker.args[0].step < 200
@@ -58,9 +57,8 @@ def test_cancel_queued_request_never_runs(qtbot, worker):
     second = worker.submit(GenerationRequest(steps=2, prompt="second"))
     assert worker.pending_count() == 2
     assert worker.cancel(second)
-    worker.engine.gate.set()
     with qtbot.waitSignal(worker.finished, timeout=5000):
-        pass
+        worker.engine.gate.set()
     qtbot.wait(50)
     assert [r.prompt for r in worker.engine.requests] == ["first"]
     assert [e.request_id for e in worker.events if isinstance(e, Cancelled)] == [second]
@@ -98,9 +96,8 @@ def test_background_call_reports_errors(qtbot, worker):
 
 def test_shutdown_during_run_cancels_and_joins(qtbot, worker):
     worker.engine.step_delay = 0.05
-    worker.submit(GenerationRequest(steps=500))
     with qtbot.waitSignal(worker.started, timeout=5000):
-        pass
+        worker.submit(GenerationRequest(steps=500))
     assert worker.shutdown(3000)
     with pytest.raises(RuntimeError):
         worker.submit(GenerationRequest())
