@@ -297,13 +297,21 @@ def render_scene(seed: int, include_held_out: bool = False) -> tuple[Scene, np.n
     return scene, np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8)
 
 
-def visible_objects(scene: Scene, crop_x: int, crop_w: int) -> list[SceneObject]:
-    """Objects mostly inside the horizontal window [crop_x, crop_x + crop_w)."""
+# How much of an object's width a crop must show for the caption to name it. Complete captions name
+# every object at least half inside, so that a one-phrase caption means one object in the picture.
+MOSTLY_INSIDE = 0.7
+HALF_INSIDE = 0.5
+
+
+def visible_objects(
+    scene: Scene, crop_x: int, crop_w: int, min_inside: float = MOSTLY_INSIDE
+) -> list[SceneObject]:
+    """Objects with at least ``min_inside`` of their width inside [crop_x, crop_x + crop_w)."""
     out = []
     for obj in scene.objects:
         x0, _, x1, _ = obj.box
         inside = min(x1, crop_x + crop_w) - max(x0, crop_x)
-        if inside >= 0.7 * (x1 - x0):
+        if inside >= min_inside * (x1 - x0):
             out.append(obj)
     return out
 
@@ -315,10 +323,12 @@ def _group_phrase(kind: str, color: str, count: int, position: str) -> str:
     return f"{amount} {color} {noun} {where}"
 
 
-def crop_groups(scene: Scene, crop_x: int, crop_w: int) -> list[tuple[str, str, int, str]]:
+def crop_groups(
+    scene: Scene, crop_x: int, crop_w: int, min_inside: float = MOSTLY_INSIDE
+) -> list[tuple[str, str, int, str]]:
     """(kind, colour, count, position) of each group of like objects the crop shows, largest first."""
     groups: dict[tuple[str, str], list[SceneObject]] = {}
-    for obj in visible_objects(scene, crop_x, crop_w):
+    for obj in visible_objects(scene, crop_x, crop_w, min_inside):
         groups.setdefault((obj.kind, obj.color), []).append(obj)
 
     def largest_area(objs: list[SceneObject]) -> int:
@@ -341,12 +351,18 @@ def object_phrase(kind: str, color: str, count: int, position: str) -> str:
     return _group_phrase(kind, color, count, position)
 
 
-def caption_for_crop(scene: Scene, crop_x: int, crop_w: int, rng: random.Random | None = None) -> str:
+def caption_for_crop(
+    scene: Scene,
+    crop_x: int,
+    crop_w: int,
+    rng: random.Random | None = None,
+    min_inside: float = MOSTLY_INSIDE,
+) -> str:
     """A caption naming what the crop shows: the largest group first, then the rest, then the sky.
 
     With ``rng``, phrases after the first are dropped at random so short prompts work too.
     """
-    phrases = [object_phrase(*group) for group in crop_groups(scene, crop_x, crop_w)]
+    phrases = [object_phrase(*group) for group in crop_groups(scene, crop_x, crop_w, min_inside)]
     setting = setting_phrase(scene)
     if scene.kind == "landscape":
         setting += ", hills" + (", water" if scene.water else "")

@@ -7,7 +7,7 @@ Stages (each resumes from its last checkpoint in ``--work`` and is skipped once 
   2. vae      train the factor-4 AutoencoderKL on random crops (reconstruction from the latent mean)
   3. latents  encode every scene once with the frozen VAE; fix the latent scaling factor
   4. unet     train UNet + text encoder together on 128 px latent crops, captions from the crop,
-              caption dropout 10% for classifier-free guidance
+              caption dropout 10% for classifier-free guidance; complete captions in the last steps
   5. inpaint  train a 9-channel inpainting UNet initialised from the base, random brush and border masks
   6. export   write fp16 diffusers pipeline folders into resources/models/
 """
@@ -25,7 +25,14 @@ import numpy as np
 
 from canvas_app.builtin import architecture as arch
 from canvas_app.builtin.export import export_models
-from canvas_app.builtin.scenes import SCENE_H, SCENE_W, caption_for_crop, render_scene, vocabulary
+from canvas_app.builtin.scenes import (
+    HALF_INSIDE,
+    SCENE_H,
+    SCENE_W,
+    caption_for_crop,
+    render_scene,
+    vocabulary,
+)
 
 STAGES = ("data", "vae", "latents", "unet", "inpaint", "export")
 SEED = 1234
@@ -200,7 +207,9 @@ class LatentCrops:
         self.rng = np.random.default_rng(seed)
         self.py_rng = random.Random(seed)
 
-    def batch(self, size: int, caption_dropout: float):
+    def batch(self, size: int, caption_dropout: float, complete: bool = False):
+        """``complete`` captions name every object at least half inside the crop and drop no phrase;
+        otherwise secondary phrases are dropped at random and only objects mostly inside are named."""
         import torch
 
         ls = arch.LATENT_SIZE
@@ -210,10 +219,15 @@ class LatentCrops:
         captions = [
             ""
             if self.py_rng.random() < caption_dropout
-            else caption_for_crop(self.scenes[i], int(o) * arch.VAE_FACTOR, arch.NATIVE_SIZE, self.py_rng)
+            else self.caption(self.scenes[i], int(o) * arch.VAE_FACTOR, complete)
             for i, o in zip(idx, offsets)
         ]
         return torch.from_numpy(z) * self.scale, captions, idx, offsets
+
+    def caption(self, scene, crop_x: int, complete: bool) -> str:
+        if complete:
+            return caption_for_crop(scene, crop_x, arch.NATIVE_SIZE, min_inside=HALF_INSIDE)
+        return caption_for_crop(scene, crop_x, arch.NATIVE_SIZE, self.py_rng)
 
 
 def load_tokenizer(work: Workdir):
@@ -252,8 +266,13 @@ def train_denoiser(
     peak_lr: float,
     make_input,
     bf16: bool = False,
+    complete_captions_from: int = 0,
 ) -> None:
     """The shared loop of the base and inpainting stages: epsilon prediction, min-SNR weighting.
+
+    From step ``complete_captions_from`` on, captions are complete (see ``LatentCrops.batch``):
+    phrase dropout first teaches short prompts; complete captions then teach that an object the
+    prompt does not name is not there, which is what makes "a red circle" draw one circle.
 
     ``bf16`` runs the forward pass under bfloat16 autocast (weights and optimiser stay fp32): about
     25% faster per step on CPUs with AVX512-BF16.
@@ -282,7 +301,9 @@ def train_denoiser(
         ramp = min(1.0, (step - start + 1) / 100) if start else 1.0
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr) * ramp
-        z, captions, idx, offsets = data.batch(batch, caption_dropout=0.1)
+        z, captions, idx, offsets = data.batch(
+            batch, caption_dropout=0.1, complete=step >= complete_captions_from
+        )
         noise = torch.randn(z.shape, generator=gen)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
         noisy = scheduler.add_noise(z, noise, t)
@@ -308,13 +329,26 @@ def train_denoiser(
     work.mark_done(name, {"steps": steps, "final_loss": running})
 
 
-def stage_unet(work: Workdir, steps: int, batch: int = 32, bf16: bool = False) -> None:
+def stage_unet(
+    work: Workdir, steps: int, complete_captions_from: int, batch: int = 32, bf16: bool = False
+) -> None:
     import torch
 
     torch.manual_seed(SEED)
     tokenizer = load_tokenizer(work)
     unet, text_encoder = arch.make_unet(4), arch.make_text_encoder(tokenizer)
-    train_denoiser(work, "unet", unet, text_encoder, steps, batch, 1e-3, lambda noisy, *_: noisy, bf16)
+    train_denoiser(
+        work,
+        "unet",
+        unet,
+        text_encoder,
+        steps,
+        batch,
+        1e-3,
+        lambda noisy, *_: noisy,
+        bf16,
+        complete_captions_from,
+    )
 
 
 # 5. Inpainting UNet ----------------------------------------------------------------------------
@@ -381,7 +415,8 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False
         small = torch.nn.functional.interpolate(mask, size=noisy.shape[-2:])
         return torch.cat([noisy, small, masked], dim=1)
 
-    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input, bf16)
+    # The inpainting UNet starts from the finished base, so its captions are complete throughout.
+    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input, bf16, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,8 +428,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("resources/models"))
     parser.add_argument("--scenes", type=int, default=6000)
     parser.add_argument("--vae-steps", type=int, default=2000)
-    parser.add_argument("--unet-steps", type=int, default=5500)
-    parser.add_argument("--inpaint-steps", type=int, default=300)
+    parser.add_argument("--unet-steps", type=int, default=8000)
+    parser.add_argument("--inpaint-steps", type=int, default=600)
+    parser.add_argument(
+        "--complete-captions-from",
+        type=int,
+        default=5500,
+        help="UNet step from which captions name everything the crop shows (no phrase dropout)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the UNet stages")
     args = parser.parse_args(argv)
@@ -407,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": lambda: stage_data(work, args.scenes),
         "vae": lambda: stage_vae(work, args.vae_steps),
         "latents": lambda: stage_latents(work),
-        "unet": lambda: stage_unet(work, args.unet_steps, bf16=args.bf16),
+        "unet": lambda: stage_unet(work, args.unet_steps, args.complete_captions_from, bf16=args.bf16),
         "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, bf16=args.bf16),
         "export": lambda: export_models(work, args.out),
     }

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from canvas_app.builtin import classifier
-from canvas_app.builtin.scenes import render_scene
+from canvas_app.builtin.scenes import Scene, SceneObject, render_scene
 
 
 def test_labels_name_the_largest_group_of_the_crop():
@@ -16,6 +16,21 @@ def test_labels_name_the_largest_group_of_the_crop():
         assert labels["setting"] in classifier.ATTRIBUTES["setting"]
         assert labels["kind"] in classifier.ATTRIBUTES["kind"]
         assert labels["position"] in ("left", "center", "right")
+
+
+def test_a_main_object_is_clear_only_when_no_other_group_rivals_its_size():
+    def scene_with(*objects):
+        scene = Scene("shapes", "white")
+        scene.objects.extend(SceneObject(*o) for o in objects)
+        return scene
+
+    big = ("circle", "red", (10, 10, 46, 46))
+    assert classifier.main_object_is_clear(scene_with(big), 0)
+    assert classifier.main_object_is_clear(scene_with(big, ("square", "blue", (60, 10, 82, 32))), 0)
+    assert not classifier.main_object_is_clear(scene_with(big, ("square", "blue", (60, 10, 94, 44))), 0)
+    # Two of the same group do not compete with each other.
+    assert classifier.main_object_is_clear(scene_with(big, ("circle", "red", (60, 10, 94, 44))), 0)
+    assert not classifier.main_object_is_clear(scene_with(), 0)
 
 
 def test_augmentation_softens_and_tints_but_keeps_the_shape():
@@ -32,8 +47,10 @@ def test_augmentation_softens_and_tints_but_keeps_the_shape():
 def test_a_short_fit_reports_every_attribute_and_predicts_valid_labels():
     clf = classifier.AttributeClassifier()
     accuracy = clf.fit(n_scenes=40, epochs=1)
-    assert set(accuracy) == set(classifier.ATTRIBUTES)
-    assert all(0.0 <= a <= 1.0 for a in accuracy.values())
+    assert set(accuracy) == {"main_object_clear", "all_crops"}
+    for split in accuracy.values():
+        assert set(split) == set(classifier.ATTRIBUTES)
+        assert all(0.0 <= a <= 1.0 for a in split.values())
     _, pixels = render_scene(5)
     predictions = clf.predict(np.stack([pixels[:, :128], pixels[:, 128:]]))
     assert len(predictions) == 2

@@ -3,9 +3,12 @@ import random
 import numpy as np
 
 from canvas_app.builtin.scenes import (
+    HALF_INSIDE,
     HELD_OUT,
     SCENE_H,
     SCENE_W,
+    Scene,
+    SceneObject,
     caption_for_crop,
     crop_groups,
     render_scene,
@@ -47,6 +50,20 @@ def test_captions_describe_what_the_crop_shows():
     scene, _ = render_scene(3)
     short = caption_for_crop(scene, 64, 128, random.Random(0))
     assert len(short) <= len(caption_for_crop(scene, 64, 128))
+
+
+def test_complete_captions_also_name_objects_half_inside_the_crop():
+    scene = Scene("shapes", "white")
+    scene.objects.append(SceneObject("circle", "red", (20, 40, 50, 70)))  # inside the crop
+    scene.objects.append(SceneObject("circle", "red", (118, 40, 148, 70)))  # a third of it inside
+    scene.objects.append(SceneObject("square", "blue", (-12, 10, 18, 40)))  # 18 of its 30 px inside
+    assert caption_for_crop(scene, 0, 128) == "a red circle on the left, white background"
+    assert (
+        caption_for_crop(scene, 0, 128, min_inside=HALF_INSIDE)
+        == "a red circle on the left, a blue square on the left, white background"
+    )
+    # Dropped phrases never include the first one.
+    assert caption_for_crop(scene, 0, 128, random.Random(1), HALF_INSIDE).startswith("a red circle")
 
 
 def test_every_vocabulary_word_is_one_token(tmp_path):

@@ -63,3 +63,17 @@ def test_random_masks_cover_brush_box_and_border_cases():
     coverage = [m.mean() for m in masks]
     assert all(m.shape == (128, 128) and set(np.unique(m)) <= {0.0, 1.0} for m in masks)
     assert min(coverage) < 0.2 and max(coverage) > 0.6
+
+
+def test_complete_captions_name_everything_half_inside_and_drop_nothing(trained):
+    from canvas_app.builtin.scenes import HALF_INSIDE, caption_for_crop
+
+    work, _ = trained
+    crops = train.LatentCrops(train.Workdir(work), seed=3)
+    _, captions, idx, offsets = crops.batch(16, caption_dropout=0.0, complete=True)
+    for caption, i, o in zip(captions, idx, offsets):
+        crop_x = int(o) * train.arch.VAE_FACTOR
+        assert caption == caption_for_crop(crops.scenes[i], crop_x, 128, min_inside=HALF_INSIDE)
+    _, short, idx, offsets = crops.batch(64, caption_dropout=0.0)
+    full = [caption_for_crop(crops.scenes[i], int(o) * 4, 128) for i, o in zip(idx, offsets)]
+    assert any(len(s) < len(f) for s, f in zip(short, full))  # phrase dropout before the switch
