@@ -59,8 +59,7 @@ def main_object_is_clear(scene, crop_x: int) -> bool:
     main = groups[0][:2]
     areas: dict[tuple[str, str], int] = {}
     for obj in visible_objects(scene, crop_x, CROP, HALF_INSIDE):
-        area = (obj.box[2] - obj.box[0]) * (obj.box[3] - obj.box[1])
-        areas[(obj.kind, obj.color)] = max(area, areas.get((obj.kind, obj.color), 0))
+        areas[(obj.kind, obj.color)] = max(obj.area, areas.get((obj.kind, obj.color), 0))
     others = [a for key, a in areas.items() if key != main]
     return not others or areas.get(main, 0) >= CLEAR_RATIO * max(others)
 

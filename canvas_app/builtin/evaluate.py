@@ -329,9 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     t0 = time.time()
     clf = AttributeClassifier()
-    if args.classifier.exists():
+    try:
         clf_accuracy = clf.load(args.classifier)
-    else:
+    except (FileNotFoundError, RuntimeError):  # none yet, or one fitted by an older network
         clf_accuracy = clf.fit()
         clf.save(args.classifier, clf_accuracy)
     report: dict = {"classifier_accuracy_on_renders": clf_accuracy, "chance": chance()}

@@ -76,6 +76,10 @@ class SceneObject:
     def center_x(self) -> float:
         return (self.box[0] + self.box[2]) / 2
 
+    @property
+    def area(self) -> int:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
 
 @dataclass
 class Scene:
@@ -332,7 +336,7 @@ def crop_groups(
         groups.setdefault((obj.kind, obj.color), []).append(obj)
 
     def largest_area(objs: list[SceneObject]) -> int:
-        return max((o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) for o in objs)
+        return max(o.area for o in objs)
 
     out = []
     for (kind, color), objs in sorted(groups.items(), key=lambda kv: -largest_area(kv[1])):
