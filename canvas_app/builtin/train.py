@@ -243,10 +243,23 @@ def encode_text(tokenizer, text_encoder, captions: list[str]):
     return text_encoder(ids)[0]
 
 
-def min_snr_weights(scheduler, timesteps, gamma: float = 5.0):
+def loss_weights(scheduler, timesteps, gamma: float = 5.0):
+    """Min-SNR-style weights: each step's loss counts as an x0 error weighted min(SNR, gamma).
+
+    For v-prediction the x0 weight is min(SNR + 1, gamma) rather than min(SNR, gamma): the latter is
+    zero at the pure-noise step, the very step that must learn the layout from the prompt.
+    """
     alphas = scheduler.alphas_cumprod[timesteps]
-    snr = alphas / (1 - alphas)
+    snr = alphas / (1 - alphas).clamp(min=1e-8)
+    if scheduler.config.prediction_type == "v_prediction":
+        return (gamma / (snr + 1)).clamp(max=1.0)
     return snr.clamp(max=gamma) / snr
+
+
+def denoiser_target(scheduler, latents, noise, timesteps):
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    return noise
 
 
 def lr_at(step: int, steps: int, peak: float, warmup: int = 100) -> float:
@@ -267,8 +280,12 @@ def train_denoiser(
     make_input,
     bf16: bool = False,
     complete_captions_from: int = 0,
+    zero_snr_from: int = 0,
 ) -> None:
-    """The shared loop of the base and inpainting stages: epsilon prediction, min-SNR weighting.
+    """The shared loop of the base and inpainting stages, with min-SNR-style loss weights.
+
+    From step ``zero_snr_from`` on, the noise schedule is rescaled to zero terminal SNR and the UNet
+    predicts v instead of epsilon (see ``architecture.make_scheduler``).
 
     From step ``complete_captions_from`` on, captions are complete (see ``LatentCrops.batch``):
     phrase dropout first teaches short prompts; complete captions then teach that an object the
@@ -280,7 +297,7 @@ def train_denoiser(
     import torch
 
     tokenizer = load_tokenizer(work)
-    scheduler = arch.make_scheduler()
+    schedulers = {flag: arch.make_scheduler(flag) for flag in (False, True)}
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=peak_lr, weight_decay=1e-2)
     start = 0
@@ -304,14 +321,16 @@ def train_denoiser(
         z, captions, idx, offsets = data.batch(
             batch, caption_dropout=0.1, complete=step >= complete_captions_from
         )
+        scheduler = schedulers[step >= zero_snr_from]
         noise = torch.randn(z.shape, generator=gen)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
         noisy = scheduler.add_noise(z, noise, t)
         model_in = make_input(noisy, z, idx, offsets, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             pred = unet(model_in, t, encode_text(tokenizer, text_encoder, captions)).sample
-        per_item = (pred.float() - noise).pow(2).mean(dim=(1, 2, 3))
-        loss = (per_item * min_snr_weights(scheduler, t)).mean()
+        target = denoiser_target(scheduler, z, noise, t)
+        per_item = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))
+        loss = (per_item * loss_weights(scheduler, t)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -330,7 +349,12 @@ def train_denoiser(
 
 
 def stage_unet(
-    work: Workdir, steps: int, complete_captions_from: int, batch: int = 32, bf16: bool = False
+    work: Workdir,
+    steps: int,
+    complete_captions_from: int,
+    zero_snr_from: int,
+    batch: int = 32,
+    bf16: bool = False,
 ) -> None:
     import torch
 
@@ -348,6 +372,7 @@ def stage_unet(
         lambda noisy, *_: noisy,
         bf16,
         complete_captions_from,
+        zero_snr_from,
     )
 
 
@@ -415,8 +440,8 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False
         small = torch.nn.functional.interpolate(mask, size=noisy.shape[-2:])
         return torch.cat([noisy, small, masked], dim=1)
 
-    # The inpainting UNet starts from the finished base, so its captions are complete throughout.
-    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input, bf16, 0)
+    # The inpainting UNet starts from the finished base: complete captions and v-prediction throughout.
+    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input, bf16, 0, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,13 +453,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("resources/models"))
     parser.add_argument("--scenes", type=int, default=6000)
     parser.add_argument("--vae-steps", type=int, default=2000)
-    parser.add_argument("--unet-steps", type=int, default=8000)
+    parser.add_argument("--unet-steps", type=int, default=11000)
     parser.add_argument("--inpaint-steps", type=int, default=600)
     parser.add_argument(
         "--complete-captions-from",
         type=int,
         default=5500,
         help="UNet step from which captions name everything the crop shows (no phrase dropout)",
+    )
+    parser.add_argument(
+        "--zero-snr-from",
+        type=int,
+        default=8000,
+        help="UNet step from which the schedule has zero terminal SNR and the UNet predicts v",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the UNet stages")
@@ -448,7 +479,9 @@ def main(argv: list[str] | None = None) -> int:
         "data": lambda: stage_data(work, args.scenes),
         "vae": lambda: stage_vae(work, args.vae_steps),
         "latents": lambda: stage_latents(work),
-        "unet": lambda: stage_unet(work, args.unet_steps, args.complete_captions_from, bf16=args.bf16),
+        "unet": lambda: stage_unet(
+            work, args.unet_steps, args.complete_captions_from, args.zero_snr_from, bf16=args.bf16
+        ),
         "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, bf16=args.bf16),
         "export": lambda: export_models(work, args.out),
     }

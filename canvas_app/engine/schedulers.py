@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from typing import Any
 
 from canvas_app.engine.errors import InputError
@@ -65,12 +66,28 @@ def make_scheduler(name: str, model_config: dict[str, Any]) -> tuple[Any, str | 
     canonical = canonical_name(name)
     class_name, settings = _SCHEDULERS[canonical]
     notice = None
-    if class_name == "DPMSolverSDEScheduler" and importlib.util.find_spec("torchsde") is None:
+    if class_name == "DPMSolverSDEScheduler" and not _has_torchsde():
         class_name, settings = _SDE_FALLBACK
         notice = "DPM++ SDE needs the torchsde package; ran DPM++ 2M SDE Karras instead"
+    if model_config.get("rescale_betas_zero_snr") and not _supports_zero_snr(class_name):
+        # A model trained with zero terminal SNR goes wrong on the plain schedule (its first step
+        # would not be pure noise), so run the nearest sampler that knows the rescaled one.
+        notice = f"{canonical} cannot run this model's zero-terminal-SNR schedule; ran DPM++ 2M SDE Karras instead"
+        class_name, settings = _SDE_FALLBACK
     config = {k: model_config[k] for k in _MODEL_KEYS if k in model_config}
     if class_name == "LCMScheduler":
         config.pop("timestep_spacing", None)
     config.update(settings)
     cls = getattr(diffusers, class_name)
     return cls.from_config(config), notice
+
+
+def _has_torchsde() -> bool:
+    return importlib.util.find_spec("torchsde") is not None
+
+
+def _supports_zero_snr(class_name: str) -> bool:
+    import diffusers
+
+    init = getattr(diffusers, class_name).__init__
+    return "rescale_betas_zero_snr" in inspect.signature(init).parameters

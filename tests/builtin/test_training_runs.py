@@ -11,7 +11,8 @@ def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     out = tmp_path_factory.mktemp("models")
     args = ["--work", str(work), "--out", str(out), "--scenes", "24", "--vae-steps", "2"]
-    args += ["--unet-steps", "2", "--inpaint-steps", "2", "--threads", "2", "all"]
+    # Step 0 of the UNet predicts epsilon on the plain schedule, step 1 v on the zero-SNR one.
+    args += ["--unet-steps", "2", "--zero-snr-from", "1", "--inpaint-steps", "2", "--threads", "2", "all"]
     assert train.main(args) == 0
     return work, out
 
@@ -37,6 +38,9 @@ def test_exported_folders_load_offline_and_generate(trained):
         out / "builtin-inpaint", torch_dtype=torch.float32
     )
     assert inpaint.unet.config.in_channels == 9
+    for scheduler in (pipe.scheduler, inpaint.scheduler):
+        assert scheduler.config.prediction_type == "v_prediction"
+        assert scheduler.config.rescale_betas_zero_snr
     for folder in ("builtin", "builtin-inpaint"):
         weights = list((out / folder).rglob("*.safetensors"))
         assert weights and not list((out / folder).rglob("*.bin"))
@@ -77,3 +81,21 @@ def test_complete_captions_name_everything_half_inside_and_drop_nothing(trained)
     _, short, idx, offsets = crops.batch(64, caption_dropout=0.0)
     full = [caption_for_crop(crops.scenes[i], int(o) * 4, 128) for i, o in zip(idx, offsets)]
     assert any(len(s) < len(f) for s, f in zip(short, full))  # phrase dropout before the switch
+
+
+def test_zero_snr_schedule_learns_the_image_from_pure_noise():
+    import torch
+
+    scheduler = train.arch.make_scheduler()
+    last = torch.tensor([scheduler.config.num_train_timesteps - 1])
+    assert scheduler.alphas_cumprod[last].item() == 0.0  # the noisiest latent holds no image at all
+    latents, noise = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    # v at pure noise is minus the clean latent: the step where the prompt alone sets the layout...
+    assert torch.allclose(train.denoiser_target(scheduler, latents, noise, last), -latents)
+    # ...so its loss must count fully (plain min-SNR would weight it zero), while nearly clean
+    # steps are capped as in min-SNR.
+    assert train.loss_weights(scheduler, last).item() == 1.0
+    assert train.loss_weights(scheduler, torch.tensor([0])).item() < 0.01
+    plain = train.arch.make_scheduler(zero_terminal_snr=False)
+    assert plain.alphas_cumprod[last].item() > 0.004
+    assert torch.equal(train.denoiser_target(plain, latents, noise, last), noise)

@@ -39,6 +39,12 @@ def sd4(models_dir: Path) -> str:
 
 
 @pytest.fixture(scope="session")
+def zero_snr4(models_dir: Path) -> str:
+    """Like sd4, with zero terminal SNR and v-prediction (the built-in model's schedule)."""
+    return str(build_pipeline(models_dir / "zero_snr4", vae_factor=4, unet_channels=4, zero_snr=True))
+
+
+@pytest.fixture(scope="session")
 def inpaint4(models_dir: Path) -> str:
     """9-channel inpainting UNet, VAE factor 4."""
     return str(build_pipeline(models_dir / "inpaint4", vae_factor=4, unet_channels=9))

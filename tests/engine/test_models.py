@@ -12,7 +12,7 @@ import torch
 from ckpt_writer import write_single_file
 from conftest import run
 
-from canvas_app.engine.api import Finished, GenerationRequest
+from canvas_app.engine.api import Finished, GenerationRequest, Progress
 from canvas_app.engine.devices import pick_device
 from canvas_app.engine.errors import InputError, ModelError
 from canvas_app.engine.local import LocalDiffusersEngine
@@ -139,6 +139,35 @@ def test_every_scheduler_runs(engine, sd8: str) -> None:
     assert canonical_name("dpm++ 2m  karras") == "DPM++ 2M Karras"
     with pytest.raises(InputError):
         canonical_name("k_lms_unknown")
+
+
+def test_every_scheduler_runs_a_zero_terminal_snr_model(engine, zero_snr4: str) -> None:
+    """The built-in model's schedule: the first step is pure noise (infinite sigma for the Euler
+    family), which must give finite previews and pixels with every sampler."""
+    for name in SCHEDULER_NAMES:
+        request = GenerationRequest(model=zero_snr4, width=64, height=64, steps=3, scheduler=name)
+        events = run(engine, request)
+        assert isinstance(events[-1], Finished), (name, events[-1])
+        previews = [e.preview for e in events if isinstance(e, Progress) and e.preview is not None]
+        assert len(previews) == 3, name
+        # NaN latents decode to one flat colour; a working run keeps the random model's texture.
+        for image in [*previews[1:], events[-1].candidates[0]]:
+            assert image.std() > 1.0, name
+
+
+def test_a_sampler_without_zero_snr_support_falls_back_with_a_notice(monkeypatch) -> None:
+    from canvas_app.engine import schedulers
+    from canvas_app.engine.schedulers import make_scheduler
+
+    # As if torchsde were installed, so that "DPM++ SDE" would pick DPMSolverSDEScheduler, which
+    # knows only the plain schedule.
+    monkeypatch.setattr(schedulers, "_has_torchsde", lambda: True)
+    config = {"rescale_betas_zero_snr": True, "prediction_type": "v_prediction", "beta_schedule": "scaled_linear"}
+    scheduler, notice = make_scheduler("DPM++ SDE", config)
+    assert scheduler.config.rescale_betas_zero_snr and scheduler.config.prediction_type == "v_prediction"
+    assert notice and "zero-terminal-SNR" in notice
+    _, plain_notice = make_scheduler("Euler a", config)
+    assert plain_notice is None
 
 
 def test_device_choice_and_override(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,9 +18,12 @@ def build_tokenizer(out_dir: Path):
     return build_word_tokenizer(WORDS, out_dir)
 
 
-def build_pipeline(out_dir: Path, vae_factor: int = 8, unet_channels: int = 4, seed: int = 0) -> Path:
+def build_pipeline(
+    out_dir: Path, vae_factor: int = 8, unet_channels: int = 4, seed: int = 0, zero_snr: bool = False
+) -> Path:
     """Save a tiny StableDiffusion(Inpaint)Pipeline with a VAE of the given downsampling factor and
-    a UNet with 4 (txt2img) or 9 (inpainting) input channels. Native size is 64 px."""
+    a UNet with 4 (txt2img) or 9 (inpainting) input channels. Native size is 64 px. ``zero_snr``
+    gives it the built-in model's schedule: zero terminal SNR with v-prediction."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -76,6 +79,8 @@ def build_pipeline(out_dir: Path, vae_factor: int = 8, unet_channels: int = 4, s
         beta_schedule="scaled_linear",
         num_train_timesteps=1000,
         steps_offset=1,
+        rescale_betas_zero_snr=zero_snr,
+        prediction_type="v_prediction" if zero_snr else "epsilon",
     )
     cls = StableDiffusionInpaintPipeline if unet_channels == 9 else StableDiffusionPipeline
     pipe = cls(
