@@ -262,6 +262,30 @@ def denoiser_target(scheduler, latents, noise, timesteps):
     return noise
 
 
+POSITION_WORDS = ("left", "center", "right")
+
+
+def redraw_position_words(text_encoder, tokenizer, seed: int, norm: float = 0.5) -> None:
+    """Give "left", "center" and "right" fresh, mutually orthogonal token embeddings.
+
+    Measured on the 9,050-step model: the encoder mapped "a red circle on the left, ..." and
+    "... on the right, ..." to sequences 1.9% apart (colour words: 53%), although the UNet, given
+    clearly different prompts, learns to place an object left or right from pure noise in 100
+    steps. Trained together from the start, neither side moved: the UNet could not act on words the
+    encoder did not separate, so the encoder had no reason to separate them. Fresh orthogonal rows
+    (norm 0.5, about that of the trained colour words) put them 19% apart and leave the colour and
+    setting words' embeddings as they were (red/blue 53% -> 50%).
+    """
+    import torch
+
+    weight = text_encoder.get_input_embeddings().weight
+    gen = torch.Generator().manual_seed(seed)
+    directions, _ = torch.linalg.qr(torch.randn(weight.shape[1], len(POSITION_WORDS), generator=gen))
+    with torch.no_grad():
+        for k, word in enumerate(POSITION_WORDS):
+            weight[tokenizer.convert_tokens_to_ids(word + "</w>")] = directions[:, k] * norm
+
+
 def lr_at(step: int, steps: int, peak: float, warmup: int = 100) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -281,11 +305,13 @@ def train_denoiser(
     bf16: bool = False,
     complete_captions_from: int = 0,
     zero_snr_from: int = 0,
+    redraw_position_words_at: int = -1,
 ) -> None:
     """The shared loop of the base and inpainting stages, with min-SNR-style loss weights.
 
     From step ``zero_snr_from`` on, the noise schedule is rescaled to zero terminal SNR and the UNet
-    predicts v instead of epsilon (see ``architecture.make_scheduler``).
+    predicts v instead of epsilon (see ``architecture.make_scheduler``). At step
+    ``redraw_position_words_at`` the position words get fresh embeddings (``redraw_position_words``).
 
     From step ``complete_captions_from`` on, captions are complete (see ``LatentCrops.batch``):
     phrase dropout first teaches short prompts; complete captions then teach that an object the
@@ -321,6 +347,9 @@ def train_denoiser(
         z, captions, idx, offsets = data.batch(
             batch, caption_dropout=0.1, complete=step >= complete_captions_from
         )
+        if step == redraw_position_words_at:
+            redraw_position_words(text_encoder, tokenizer, SEED + step)
+            log(f"{name} step {step}: position words redrawn")
         scheduler = schedulers[step >= zero_snr_from]
         noise = torch.randn(z.shape, generator=gen)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
@@ -353,6 +382,7 @@ def stage_unet(
     steps: int,
     complete_captions_from: int,
     zero_snr_from: int,
+    redraw_position_words_at: int,
     batch: int = 32,
     bf16: bool = False,
 ) -> None:
@@ -373,6 +403,7 @@ def stage_unet(
         bf16,
         complete_captions_from,
         zero_snr_from,
+        redraw_position_words_at,
     )
 
 
@@ -467,6 +498,12 @@ def main(argv: list[str] | None = None) -> int:
         default=8000,
         help="UNet step from which the schedule has zero terminal SNR and the UNet predicts v",
     )
+    parser.add_argument(
+        "--redraw-position-words-at",
+        type=int,
+        default=9500,
+        help="UNet step at which left/center/right get fresh orthogonal embeddings (-1: never)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the UNet stages")
     args = parser.parse_args(argv)
@@ -480,7 +517,12 @@ def main(argv: list[str] | None = None) -> int:
         "vae": lambda: stage_vae(work, args.vae_steps),
         "latents": lambda: stage_latents(work),
         "unet": lambda: stage_unet(
-            work, args.unet_steps, args.complete_captions_from, args.zero_snr_from, bf16=args.bf16
+            work,
+            args.unet_steps,
+            args.complete_captions_from,
+            args.zero_snr_from,
+            args.redraw_position_words_at,
+            bf16=args.bf16,
         ),
         "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, bf16=args.bf16),
         "export": lambda: export_models(work, args.out),

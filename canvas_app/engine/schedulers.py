@@ -72,7 +72,9 @@ def make_scheduler(name: str, model_config: dict[str, Any]) -> tuple[Any, str | 
     if model_config.get("rescale_betas_zero_snr") and not _supports_zero_snr(class_name):
         # A model trained with zero terminal SNR goes wrong on the plain schedule (its first step
         # would not be pure noise), so run the nearest sampler that knows the rescaled one.
-        notice = f"{canonical} cannot run this model's zero-terminal-SNR schedule; ran DPM++ 2M SDE Karras instead"
+        notice = (
+            f"{canonical} cannot run this model's zero-terminal-SNR schedule; ran DPM++ 2M SDE Karras instead"
+        )
         class_name, settings = _SDE_FALLBACK
     config = {k: model_config[k] for k in _MODEL_KEYS if k in model_config}
     if class_name == "LCMScheduler":

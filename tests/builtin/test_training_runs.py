@@ -11,8 +11,10 @@ def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     out = tmp_path_factory.mktemp("models")
     args = ["--work", str(work), "--out", str(out), "--scenes", "24", "--vae-steps", "2"]
-    # Step 0 of the UNet predicts epsilon on the plain schedule, step 1 v on the zero-SNR one.
-    args += ["--unet-steps", "2", "--zero-snr-from", "1", "--inpaint-steps", "2", "--threads", "2", "all"]
+    # Step 0 of the UNet predicts epsilon on the plain schedule, step 1 v on the zero-SNR one after
+    # the position words are redrawn.
+    args += ["--unet-steps", "2", "--zero-snr-from", "1", "--redraw-position-words-at", "1"]
+    args += ["--inpaint-steps", "2", "--threads", "2", "all"]
     assert train.main(args) == 0
     return work, out
 
@@ -99,3 +101,20 @@ def test_zero_snr_schedule_learns_the_image_from_pure_noise():
     plain = train.arch.make_scheduler(zero_terminal_snr=False)
     assert plain.alphas_cumprod[last].item() > 0.004
     assert torch.equal(train.denoiser_target(plain, latents, noise, last), noise)
+
+
+def test_redrawn_position_words_are_orthogonal_and_nothing_else_moves(trained):
+    import torch
+
+    work, _ = trained
+    tokenizer = train.load_tokenizer(train.Workdir(work))
+    encoder = train.arch.make_text_encoder(tokenizer)
+    before = encoder.get_input_embeddings().weight.detach().clone()
+    train.redraw_position_words(encoder, tokenizer, seed=5)
+    after = encoder.get_input_embeddings().weight.detach()
+    rows = [tokenizer.convert_tokens_to_ids(w + "</w>") for w in train.POSITION_WORDS]
+    assert len(set(rows)) == 3 and tokenizer.unk_token_id not in rows
+    new = after[rows]
+    assert torch.allclose(new @ new.T, 0.25 * torch.eye(3), atol=1e-5)  # orthogonal, norm 0.5
+    others = [i for i in range(len(after)) if i not in rows]
+    assert torch.equal(after[others], before[others])

@@ -162,7 +162,11 @@ def test_a_sampler_without_zero_snr_support_falls_back_with_a_notice(monkeypatch
     # As if torchsde were installed, so that "DPM++ SDE" would pick DPMSolverSDEScheduler, which
     # knows only the plain schedule.
     monkeypatch.setattr(schedulers, "_has_torchsde", lambda: True)
-    config = {"rescale_betas_zero_snr": True, "prediction_type": "v_prediction", "beta_schedule": "scaled_linear"}
+    config = {
+        "rescale_betas_zero_snr": True,
+        "prediction_type": "v_prediction",
+        "beta_schedule": "scaled_linear",
+    }
     scheduler, notice = make_scheduler("DPM++ SDE", config)
     assert scheduler.config.rescale_betas_zero_snr and scheduler.config.prediction_type == "v_prediction"
     assert notice and "zero-terminal-SNR" in notice
