@@ -7,7 +7,8 @@ Stages (each resumes from its last checkpoint in ``--work`` and is skipped once 
   2. vae      train the factor-4 AutoencoderKL on random crops (reconstruction from the latent mean)
   3. latents  encode every scene once with the frozen VAE; fix the latent scaling factor
   4. unet     train UNet + text encoder together on 128 px latent crops, captions from the crop,
-              caption dropout 10% for classifier-free guidance; complete captions in the last steps
+              caption dropout 10% for classifier-free guidance; complete captions in the last steps;
+              from step 8,000 a zero-terminal-SNR schedule with v-prediction
   5. inpaint  train a 9-channel inpainting UNet initialised from the base, random brush and border masks
   6. export   write fp16 diffusers pipeline folders into resources/models/
 """
