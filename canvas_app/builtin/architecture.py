@@ -70,11 +70,12 @@ def make_text_encoder(tokenizer):
 def make_scheduler(zero_terminal_snr: bool = True):
     """Stable Diffusion's noise schedule; the shipped model uses it rescaled to zero terminal SNR.
 
-    With SD's plain schedule the noisiest training latent still holds 7% of the image, and on a
-    32x32 latent that leaks the layout (which half is bright, where the object is): the model
-    learns to read the layout from the noise instead of the prompt, so "on the left" does nothing.
-    At zero terminal SNR the last step is pure noise, which only v-prediction can learn from
-    (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed").
+    With SD's plain schedule the noisiest training latent still holds 7% of the image's amplitude,
+    and on a 32x32 latent that leaks layout and colours, which the model can then read from the noise
+    instead of the prompt. At zero terminal SNR the last step is pure noise, which only v-prediction
+    can learn from (Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed").
+    Measured here: kind and colour adherence rose from 65-74% to 87-96%; position words still do
+    nothing (see the model card).
     ``zero_terminal_snr=False`` is the epsilon-prediction schedule of the early training steps.
     """
     from diffusers import DDPMScheduler

@@ -64,7 +64,8 @@ def export_models(work, out_dir: Path) -> list[Path]:
     """Export ``builtin`` (and ``builtin-inpaint`` once trained) from the checkpoints in ``work``."""
     import torch
 
-    from canvas_app.builtin.train import load_checkpoint, load_data, load_tokenizer, load_vae
+    from canvas_app.builtin.train import load_data, load_tokenizer, load_vae
+    from canvas_app.builtin.workdir import load_checkpoint
 
     scale = work.info("latents")["scaling_factor"]
     vae = load_vae(work)

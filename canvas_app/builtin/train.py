@@ -16,7 +16,6 @@ Stages (each resumes from its last checkpoint in ``--work`` and is skipped once 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from canvas_app.builtin import architecture as arch
+from canvas_app.builtin.denoising import denoiser_target, loss_weights, lr_at, redraw_position_words
 from canvas_app.builtin.export import export_models
 from canvas_app.builtin.scenes import (
     HALF_INSIDE,
@@ -34,42 +34,10 @@ from canvas_app.builtin.scenes import (
     render_scene,
     vocabulary,
 )
+from canvas_app.builtin.workdir import Workdir, load_checkpoint, log, save_checkpoint
 
 STAGES = ("data", "vae", "latents", "unet", "inpaint", "export")
 SEED = 1234
-
-
-def log(msg: str) -> None:
-    print(time.strftime("%H:%M:%S"), msg, flush=True)
-
-
-class Workdir:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def done(self, stage: str) -> bool:
-        return (self.root / f"{stage}.done").exists()
-
-    def mark_done(self, stage: str, info: dict | None = None) -> None:
-        (self.root / f"{stage}.done").write_text(json.dumps(info or {}))
-
-    def info(self, stage: str) -> dict:
-        return json.loads((self.root / f"{stage}.done").read_text())
-
-
-def save_checkpoint(path: Path, **state) -> None:
-    import torch
-
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def load_checkpoint(path: Path) -> dict | None:
-    import torch
-
-    return torch.load(path, weights_only=False) if path.exists() else None
 
 
 # 1. Data ---------------------------------------------------------------------------------------
@@ -242,56 +210,6 @@ def encode_text(tokenizer, text_encoder, captions: list[str]):
         captions, padding="max_length", max_length=arch.TEXT_MAX_LENGTH, truncation=True, return_tensors="pt"
     ).input_ids
     return text_encoder(ids)[0]
-
-
-def loss_weights(scheduler, timesteps, gamma: float = 5.0):
-    """Min-SNR-style weights: each step's loss counts as an x0 error weighted min(SNR, gamma).
-
-    For v-prediction the x0 weight is min(SNR + 1, gamma) rather than min(SNR, gamma): the latter is
-    zero at the pure-noise step, the very step that must learn the layout from the prompt.
-    """
-    alphas = scheduler.alphas_cumprod[timesteps]
-    snr = alphas / (1 - alphas).clamp(min=1e-8)
-    if scheduler.config.prediction_type == "v_prediction":
-        return (gamma / (snr + 1)).clamp(max=1.0)
-    return snr.clamp(max=gamma) / snr
-
-
-def denoiser_target(scheduler, latents, noise, timesteps):
-    if scheduler.config.prediction_type == "v_prediction":
-        return scheduler.get_velocity(latents, noise, timesteps)
-    return noise
-
-
-POSITION_WORDS = ("left", "center", "right")
-
-
-def redraw_position_words(text_encoder, tokenizer, seed: int, norm: float = 0.5) -> None:
-    """Give "left", "center" and "right" fresh, mutually orthogonal token embeddings.
-
-    Measured on the 9,050-step model: the encoder mapped "a red circle on the left, ..." and
-    "... on the right, ..." to sequences 1.9% apart (colour words: 53%), although the UNet, given
-    clearly different prompts, learns to place an object left or right from pure noise in 100
-    steps. Trained together from the start, neither side moved: the UNet could not act on words the
-    encoder did not separate, so the encoder had no reason to separate them. Fresh orthogonal rows
-    (norm 0.5, about that of the trained colour words) put them 19% apart and leave the colour and
-    setting words' embeddings as they were (red/blue 53% -> 50%).
-    """
-    import torch
-
-    weight = text_encoder.get_input_embeddings().weight
-    gen = torch.Generator().manual_seed(seed)
-    directions, _ = torch.linalg.qr(torch.randn(weight.shape[1], len(POSITION_WORDS), generator=gen))
-    with torch.no_grad():
-        for k, word in enumerate(POSITION_WORDS):
-            weight[tokenizer.convert_tokens_to_ids(word + "</w>")] = directions[:, k] * norm
-
-
-def lr_at(step: int, steps: int, peak: float, warmup: int = 100) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def train_denoiser(
@@ -473,7 +391,19 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False
         return torch.cat([noisy, small, masked], dim=1)
 
     # The inpainting UNet starts from the finished base: complete captions and v-prediction throughout.
-    train_denoiser(work, "inpaint", unet, text_encoder, steps, batch, 4e-4, make_input, bf16, 0, 0)
+    train_denoiser(
+        work,
+        "inpaint",
+        unet,
+        text_encoder,
+        steps,
+        batch,
+        4e-4,
+        make_input,
+        bf16,
+        complete_captions_from=0,
+        zero_snr_from=0,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

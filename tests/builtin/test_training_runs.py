@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from canvas_app.builtin import train
+from canvas_app.builtin import denoising, train
 
 
 @pytest.fixture(scope="module")
@@ -93,14 +93,14 @@ def test_zero_snr_schedule_learns_the_image_from_pure_noise():
     assert scheduler.alphas_cumprod[last].item() == 0.0  # the noisiest latent holds no image at all
     latents, noise = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
     # v at pure noise is minus the clean latent: the step where the prompt alone sets the layout...
-    assert torch.allclose(train.denoiser_target(scheduler, latents, noise, last), -latents)
+    assert torch.allclose(denoising.denoiser_target(scheduler, latents, noise, last), -latents)
     # ...so its loss must count fully (plain min-SNR would weight it zero), while nearly clean
     # steps are capped as in min-SNR.
-    assert train.loss_weights(scheduler, last).item() == 1.0
-    assert train.loss_weights(scheduler, torch.tensor([0])).item() < 0.01
+    assert denoising.loss_weights(scheduler, last).item() == 1.0
+    assert denoising.loss_weights(scheduler, torch.tensor([0])).item() < 0.01
     plain = train.arch.make_scheduler(zero_terminal_snr=False)
     assert plain.alphas_cumprod[last].item() > 0.004
-    assert torch.equal(train.denoiser_target(plain, latents, noise, last), noise)
+    assert torch.equal(denoising.denoiser_target(plain, latents, noise, last), noise)
 
 
 def test_redrawn_position_words_are_orthogonal_and_nothing_else_moves(trained):
@@ -110,9 +110,9 @@ def test_redrawn_position_words_are_orthogonal_and_nothing_else_moves(trained):
     tokenizer = train.load_tokenizer(train.Workdir(work))
     encoder = train.arch.make_text_encoder(tokenizer)
     before = encoder.get_input_embeddings().weight.detach().clone()
-    train.redraw_position_words(encoder, tokenizer, seed=5)
+    denoising.redraw_position_words(encoder, tokenizer, seed=5)
     after = encoder.get_input_embeddings().weight.detach()
-    rows = [tokenizer.convert_tokens_to_ids(w + "</w>") for w in train.POSITION_WORDS]
+    rows = [tokenizer.convert_tokens_to_ids(w + "</w>") for w in denoising.POSITION_WORDS]
     assert len(set(rows)) == 3 and tokenizer.unk_token_id not in rows
     new = after[rows]
     assert torch.allclose(new @ new.T, 0.25 * torch.eye(3), atol=1e-5)  # orthogonal, norm 0.5
