@@ -78,11 +78,13 @@ def test_tiny_real_engine_generate_cancel_accept(qtbot, tmp_path, tiny_model):
         rid2 = window.gen.generate(fid)
         qtbot.waitUntil(lambda: window.gen.jobs[rid2].step >= 1, timeout=180_000)
         seen = window.gen.jobs[rid2].step
-        window.escape()
+        # Listen before cancelling: the worker may report the cancel before a later connect.
         cancelled = []
         window.worker.cancelled.connect(cancelled.append)
+        window.escape()
         qtbot.waitUntil(lambda: window.gen.jobs[rid2].state == JobState.CANCELLED, timeout=180_000)
-        assert cancelled and seen <= cancelled[0].step < 60  # stopped early, not at the end
+        qtbot.waitUntil(lambda: bool(cancelled), timeout=10_000)
+        assert seen <= cancelled[0].step < 60  # stopped early, not at the end
     finally:
         close(window)
 
