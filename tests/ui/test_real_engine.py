@@ -73,8 +73,9 @@ def test_tiny_real_engine_generate_cancel_accept(qtbot, tmp_path, tiny_model):
         patch = window.gen.accept(fid)
         assert patch is not None
         assert window.ws.doc.image.read(0, 0, 64, 64)[..., 3].min() == 255
-        # Cancel a long run after its first step: it stops within a step.
-        window.ws.doc.update_frame(fid, steps=60, strength=1.0)
+        # Cancel a long run after its first step: it stops within a step. 1,000 steps keep even a
+        # fast machine from finishing the run before the cancel arrives.
+        window.ws.doc.update_frame(fid, steps=1000, strength=1.0)
         rid2 = window.gen.generate(fid)
         qtbot.waitUntil(lambda: window.gen.jobs[rid2].step >= 1, timeout=180_000)
         seen = window.gen.jobs[rid2].step
@@ -84,7 +85,7 @@ def test_tiny_real_engine_generate_cancel_accept(qtbot, tmp_path, tiny_model):
         window.escape()
         qtbot.waitUntil(lambda: window.gen.jobs[rid2].state == JobState.CANCELLED, timeout=180_000)
         qtbot.waitUntil(lambda: bool(cancelled), timeout=10_000)
-        assert seen <= cancelled[0].step < 60  # stopped early, not at the end
+        assert seen <= cancelled[0].step < 1000  # stopped early, not at the end
     finally:
         close(window)
 
