@@ -64,7 +64,8 @@ def export_models(work, out_dir: Path) -> list[Path]:
     """Export ``builtin`` (and ``builtin-inpaint`` once trained) from the checkpoints in ``work``."""
     import torch
 
-    from canvas_app.builtin.train import load_data, load_tokenizer, load_vae
+    from canvas_app.builtin.crops import load_data
+    from canvas_app.builtin.train import load_tokenizer, load_vae
     from canvas_app.builtin.workdir import load_checkpoint
 
     scale = work.info("latents")["scaling_factor"]
@@ -75,7 +76,9 @@ def export_models(work, out_dir: Path) -> list[Path]:
     preview_map = fit_preview_map(vae, np.asarray(pixels[-64:])[:, :, 64:192], scale)
     card = Path(__file__).with_name("MODEL_CARD.md")
     written = []
-    for kind, name, channels in (("base", "unet", 4), ("inpaint", "inpaint", 9)):
+    from canvas_app.builtin.train import base_stage
+
+    for kind, name, channels in (("base", base_stage(work), 4), ("inpaint", "inpaint", 9)):
         if not work.done(name):
             continue
         ckpt = load_checkpoint(work.root / f"{name}.pt")
