@@ -76,9 +76,7 @@ def export_models(work, out_dir: Path) -> list[Path]:
     preview_map = fit_preview_map(vae, np.asarray(pixels[-64:])[:, :, 64:192], scale)
     card = Path(__file__).with_name("MODEL_CARD.md")
     written = []
-    from canvas_app.builtin.train import base_stage
-
-    for kind, name, channels in (("base", base_stage(work), 4), ("inpaint", "inpaint", 9)):
+    for kind, name, channels in (("base", "unet", 4), ("inpaint", "inpaint", 9)):
         if not work.done(name):
             continue
         ckpt = load_checkpoint(work.root / f"{name}.pt")

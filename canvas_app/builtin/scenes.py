@@ -8,7 +8,6 @@ caption of any crop is computed from what the crop actually shows. Deterministic
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,12 +92,6 @@ class Scene:
 def position_word(center_x: float, crop_x: int, crop_w: int) -> str:
     rel = (center_x - crop_x) / crop_w
     return "left" if rel < 0.38 else "right" if rel > 0.62 else "center"
-
-
-def mirrored_caption(caption: str) -> str:
-    """The caption of the crop flipped left to right: "left" and "right" trade places."""
-    swap = {"left": "right", "right": "left"}
-    return re.sub(r"\b(left|right)\b", lambda m: swap[m.group(1)], caption)
 
 
 def is_held_out(

@@ -9,9 +9,8 @@ Stages (each resumes from its last checkpoint in ``--work`` and is skipped once 
   4. unet     train UNet + text encoder together on 128 px latent crops, captions from the crop,
               caption dropout 10% for classifier-free guidance; complete captions in the last steps;
               from step 8,000 a zero-terminal-SNR schedule with v-prediction
-  5. layout   fine-tune the base with half of each batch one-object crops at the noisiest steps
-  6. inpaint  train a 9-channel inpainting UNet initialised from the base, random brush and border masks
-  7. export   write fp16 diffusers pipeline folders into resources/models/
+  5. inpaint  train a 9-channel inpainting UNet initialised from the base, random brush and border masks
+  6. export   write fp16 diffusers pipeline folders into resources/models/
 """
 
 from __future__ import annotations
@@ -35,12 +34,8 @@ from canvas_app.builtin.scenes import (
 )
 from canvas_app.builtin.workdir import Workdir, load_checkpoint, log, save_checkpoint
 
-STAGES = ("data", "vae", "latents", "unet", "layout", "inpaint", "export")
+STAGES = ("data", "vae", "latents", "unet", "inpaint", "export")
 SEED = 1234
-# Layout samples (see LatentCrops.layout_batch) are noised at t >= LAYOUT_T_MIN: from there on, SNR
-# times the 32 x 32 latent's area is below 1, so the noise no longer shows where the object is and
-# only the prompt can say.
-LAYOUT_T_MIN = 900
 
 
 # 1. Data ---------------------------------------------------------------------------------------
@@ -181,7 +176,6 @@ def train_denoiser(
     complete_captions_from: int = 0,
     zero_snr_from: int = 0,
     redraw_position_words_at: int = -1,
-    layout_share: float = 0.0,
 ) -> None:
     """The shared loop of the base and inpainting stages, with min-SNR-style loss weights.
 
@@ -192,9 +186,6 @@ def train_denoiser(
     From step ``complete_captions_from`` on, captions are complete (see ``LatentCrops.batch``):
     phrase dropout first teaches short prompts; complete captions then teach that an object the
     prompt does not name is not there, which is what makes "a red circle" draw one circle.
-
-    ``layout_share`` of each batch are layout samples (``LatentCrops.layout_batch``) at the
-    noisiest steps, where only the prompt can tell the UNet where to draw.
 
     ``bf16`` runs the forward pass under bfloat16 autocast (weights and optimiser stay fp32): about
     25% faster per step on CPUs with AVX512-BF16.
@@ -223,32 +214,21 @@ def train_denoiser(
         ramp = min(1.0, (step - start + 1) / 100) if start else 1.0
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr) * ramp
-        n_layout = round(batch * layout_share)
         z, captions, idx, offsets = data.batch(
-            batch - n_layout, caption_dropout=0.1, complete=step >= complete_captions_from
+            batch, caption_dropout=0.1, complete=step >= complete_captions_from
         )
-        pixel_weight = torch.ones(batch, 1, 1, 1)
-        if n_layout:
-            z2, captions2, idx2, offsets2, pixel_weight2 = data.layout_batch(n_layout, caption_dropout=0.1)
-            z, captions = torch.cat([z, z2]), captions + captions2
-            idx, offsets = np.concatenate([idx, idx2]), np.concatenate([offsets, offsets2])
-            pixel_weight = torch.cat([torch.ones(batch - n_layout, *pixel_weight2.shape[1:]), pixel_weight2])
         if step == redraw_position_words_at:
             redraw_position_words(text_encoder, tokenizer, SEED + step)
             log(f"{name} step {step}: position words redrawn")
         scheduler = schedulers[step >= zero_snr_from]
         noise = torch.randn(z.shape, generator=gen)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), generator=gen)
-        if n_layout:
-            t[batch - n_layout :] = torch.randint(
-                LAYOUT_T_MIN, scheduler.config.num_train_timesteps, (n_layout,), generator=gen
-            )
         noisy = scheduler.add_noise(z, noise, t)
         model_in = make_input(noisy, z, idx, offsets, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             pred = unet(model_in, t, encode_text(tokenizer, text_encoder, captions)).sample
         target = denoiser_target(scheduler, z, noise, t)
-        per_item = ((pred.float() - target).pow(2) * pixel_weight).mean(dim=(1, 2, 3))
+        per_item = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))
         loss = (per_item * loss_weights(scheduler, t)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -297,44 +277,7 @@ def stage_unet(
     )
 
 
-# 5. Layout fine-tune ---------------------------------------------------------------------------
-def base_stage(work: Workdir) -> str:
-    """The checkpoint of the finished base model: the layout fine-tune once it has run."""
-    return "layout" if work.done("layout") else "unet"
-
-
-def stage_layout(work: Workdir, steps: int, batch: int = 32, bf16: bool = False) -> None:
-    """Fine-tune the base UNet and text encoder with half of each batch layout samples.
-
-    The base model learns kind, colour and setting but draws the object wherever the noise starts
-    it: position is 2.5% of the latent variance and only the noisiest tenth of the steps needs it
-    (see the model card). Here half of every batch is such a step on a one-object crop.
-    """
-    import torch
-
-    torch.manual_seed(SEED)
-    tokenizer = load_tokenizer(work)
-    unet, text_encoder = arch.make_unet(4), arch.make_text_encoder(tokenizer)
-    base = load_checkpoint(work.root / "unet.pt")
-    unet.load_state_dict(base["unet"])
-    text_encoder.load_state_dict(base["text_encoder"])
-    train_denoiser(
-        work,
-        "layout",
-        unet,
-        text_encoder,
-        steps,
-        batch,
-        5e-4,
-        lambda noisy, *_: noisy,
-        bf16,
-        complete_captions_from=0,
-        zero_snr_from=0,
-        layout_share=0.5,
-    )
-
-
-# 6. Inpainting UNet ----------------------------------------------------------------------------
+# 5. Inpainting UNet ----------------------------------------------------------------------------
 def random_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     """1 = regenerate. Brush blobs, boxes, or outpaint-style borders (the unknown side of a frame)."""
     from PIL import Image, ImageDraw
@@ -374,7 +317,7 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False
 
     torch.manual_seed(SEED)
     tokenizer = load_tokenizer(work)
-    base = load_checkpoint(work.root / f"{base_stage(work)}.pt")
+    base = load_checkpoint(work.root / "unet.pt")
     unet, text_encoder = arch.make_unet(9), arch.make_text_encoder(tokenizer)
     text_encoder.load_state_dict(base["text_encoder"])
     # Initialise from the base: same weights, conv_in widened with zeros for mask + masked latents.
@@ -424,7 +367,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=6000)
     parser.add_argument("--vae-steps", type=int, default=2000)
     parser.add_argument("--unet-steps", type=int, default=11000)
-    parser.add_argument("--layout-steps", type=int, default=1500)
     parser.add_argument("--inpaint-steps", type=int, default=600)
     parser.add_argument(
         "--complete-captions-from",
@@ -464,13 +406,12 @@ def main(argv: list[str] | None = None) -> int:
             args.redraw_position_words_at,
             bf16=args.bf16,
         ),
-        "layout": lambda: stage_layout(work, args.layout_steps, bf16=args.bf16),
         "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, bf16=args.bf16),
         "export": lambda: export_models(work, args.out),
     }
     # Asking a finished UNet stage for more steps than it ran resumes it from its checkpoint (its
     # schedule is a function of the step; the VAE's one-cycle schedule cannot be extended).
-    extendable = {"unet": args.unet_steps, "layout": args.layout_steps, "inpaint": args.inpaint_steps}
+    extendable = {"unet": args.unet_steps, "inpaint": args.inpaint_steps}
     for stage in STAGES:
         if stage in wanted and stage in extendable and work.done(stage):
             if work.info(stage).get("steps", 0) < extendable[stage]:

@@ -11,7 +11,6 @@ from canvas_app.builtin.scenes import (
     SceneObject,
     caption_for_crop,
     crop_groups,
-    mirrored_caption,
     render_scene,
     vocabulary,
 )
@@ -78,11 +77,3 @@ def test_every_vocabulary_word_is_one_token(tmp_path):
 
     again = CLIPTokenizer.from_pretrained(tmp_path)
     assert again("a red house").input_ids == tokenizer("a red house").input_ids
-
-
-def test_mirrored_captions_swap_left_and_right_only():
-    caption = "a red circle on the left, two blue squares on the right, a tree in the center, blue sky"
-    assert mirrored_caption(caption) == (
-        "a red circle on the right, two blue squares on the left, a tree in the center, blue sky"
-    )
-    assert mirrored_caption(mirrored_caption(caption)) == caption

@@ -14,14 +14,14 @@ def trained(tmp_path_factory):
     # Step 0 of the UNet predicts epsilon on the plain schedule, step 1 v on the zero-SNR one after
     # the position words are redrawn.
     args += ["--unet-steps", "2", "--zero-snr-from", "1", "--redraw-position-words-at", "1"]
-    args += ["--layout-steps", "2", "--inpaint-steps", "2", "--threads", "2", "all"]
+    args += ["--inpaint-steps", "2", "--threads", "2", "all"]
     assert train.main(args) == 0
     return work, out
 
 
 def test_every_stage_finishes_and_records_its_result(trained):
     work, _ = trained
-    for stage in ("data", "vae", "latents", "unet", "layout", "inpaint"):
+    for stage in ("data", "vae", "latents", "unet", "inpaint"):
         assert (work / f"{stage}.done").exists(), stage
     assert np.isfinite(train.Workdir(work).info("vae")["psnr_db"])
     assert train.Workdir(work).info("latents")["scaling_factor"] > 0
@@ -47,51 +47,6 @@ def test_exported_folders_load_offline_and_generate(trained):
         weights = list((out / folder).rglob("*.safetensors"))
         assert weights and not list((out / folder).rglob("*.bin"))
         assert (out / folder / "latent_rgb.json").exists()
-
-
-def test_the_base_model_exported_is_the_layout_fine_tune(trained):
-    import torch
-    from safetensors.torch import load_file
-
-    work, out = trained
-    layout = torch.load(work / "layout.pt", weights_only=False)["unet"]
-    unet = torch.load(work / "unet.pt", weights_only=False)["unet"]
-    exported = load_file(next((out / "builtin" / "unet").glob("*.safetensors")))
-    name = "conv_in.weight"
-    assert not torch.equal(layout[name], unet[name])
-    assert torch.equal(exported[name], layout[name].half())
-
-
-def test_layout_samples_show_one_object_mirrored_with_their_caption(trained):
-    import torch
-
-    from canvas_app.builtin.scenes import HALF_INSIDE, caption_for_crop, crop_groups, mirrored_caption
-
-    work, _ = trained
-    samples = crops.LatentCrops(train.Workdir(work), seed=4)
-    z, captions, idx, offsets, weight = samples.layout_batch(24, caption_dropout=0.0)
-    ls, mirrored = train.arch.LATENT_SIZE, 0
-    for k, (i, o) in enumerate(zip(idx, offsets)):
-        original = (
-            torch.from_numpy(np.array(samples.latents[i, :, :, o : o + ls], np.float32)) * samples.scale
-        )
-        caption = caption_for_crop(samples.scenes[i], int(o) * 4, 128, min_inside=HALF_INSIDE)
-        groups = crop_groups(samples.scenes[i], int(o) * 4, 128, HALF_INSIDE)
-        assert len(groups) == 1 and groups[0][2] == 1  # one object
-        if torch.equal(z[k], original):
-            assert captions[k] == caption
-        else:
-            assert torch.equal(z[k], original.flip(-1)) and captions[k] == mirrored_caption(caption)
-            mirrored += 1
-        # The weighted region is the object: its mean x agrees with the caption's position word.
-        columns = (weight[k, 0] > 1).float().mean(0)
-        assert weight[k].max() == crops.LAYOUT_OBJECT_WEIGHT
-        x = float((columns * torch.arange(ls)).sum() / columns.sum()) / ls
-        if "on the left" in captions[k]:
-            assert x < 0.45
-        elif "on the right" in captions[k]:
-            assert x > 0.55
-    assert 0 < mirrored < len(captions)
 
 
 def test_asking_for_more_steps_resumes_a_finished_stage_from_its_checkpoint(trained):
