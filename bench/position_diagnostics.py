@@ -31,10 +31,9 @@ def load(model: Path):
 
 
 def encode(pipe, prompts: list[str]) -> torch.Tensor:
-    ids = pipe.tokenizer(
-        prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length, return_tensors="pt"
-    ).input_ids
-    return pipe.text_encoder(ids)[0]
+    from canvas_app.builtin.train import encode_text
+
+    return encode_text(pipe.tokenizer, pipe.text_encoder, prompts)
 
 
 def pure_noise(pipe, n: int) -> torch.Tensor:

@@ -32,12 +32,11 @@ def redraw_position_words(text_encoder, tokenizer, seed: int, norm: float = 0.5)
     """Give "left", "center" and "right" fresh, mutually orthogonal token embeddings.
 
     Measured on the 9,050-step model: the encoder mapped "a red circle on the left, ..." and
-    "... on the right, ..." to sequences 1.9% apart (colour words: 53%), although the UNet, given
-    clearly different prompts, learns to place an object left or right from pure noise in 100
-    steps. Trained together from the start, neither side moved: the UNet could not act on words the
-    encoder did not separate, so the encoder had no reason to separate them. Fresh orthogonal rows
+    "... on the right, ..." to sequences 1.9% apart (colour words: 53%). Fresh orthogonal rows
     (norm 0.5, about that of the trained colour words) put them 19% apart and leave the colour and
-    setting words' embeddings as they were (red/blue 53% -> 50%).
+    setting words' embeddings as they were (red/blue 53% -> 50%). The encoder has kept them apart
+    since, but the UNet still does not act on them (see the model card); the redraw stays in the
+    recipe because the shipped weights went through it.
     """
     import torch
 
