@@ -13,6 +13,7 @@ from canvas_app.core.request import (
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
     DEFAULT_STRENGTH,
+    check_settings,
 )
 
 SNAP = 8
@@ -62,14 +63,7 @@ class PromptFrame:
         object.__setattr__(self, "h", max(SNAP, snap(self.h)))
         if not self.id or not isinstance(self.id, str):
             raise ValueError(f"frame id must be a non-empty string, got {self.id!r}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if self.batch < 1:
-            raise ValueError(f"batch must be >= 1, got {self.batch}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise ValueError(f"strength must be within 0..1, got {self.strength}")
-        if not math.isfinite(self.guidance):
-            raise ValueError(f"guidance must be a finite number, got {self.guidance}")
+        check_settings(self.steps, self.guidance, self.strength, self.batch)
         if max(self.w, self.h) > MAX_FRAME_SIDE:
             raise ValueError(f"a frame side is at most {MAX_FRAME_SIDE} px, got {self.w}x{self.h}")
 

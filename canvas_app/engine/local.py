@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from canvas_app.core.frames import MAX_FRAME_SIDE
+from canvas_app.core.request import MAX_STRENGTH, check_settings
 from canvas_app.engine.api import (
     Cancelled,
     CancelToken,
@@ -46,14 +47,12 @@ def validate(request: GenerationRequest) -> None:
         raise InputError(f"size {w}x{h} is not a positive multiple of 8")
     if max(w, h) > MAX_FRAME_SIDE:
         raise InputError(f"size {w}x{h} is too large: at most {MAX_FRAME_SIDE} pixels a side")
-    if not 1 <= request.steps <= 1000:
-        raise InputError(f"steps must be between 1 and 1000, not {request.steps}")
-    if not 1 <= request.batch <= 64:
-        raise InputError(f"batch must be between 1 and 64, not {request.batch}")
-    if request.guidance < 0:
-        raise InputError("guidance must not be negative")
-    if request.mode is not Mode.TXT2IMG and not 0.0 < request.strength <= 1.0:
-        raise InputError(f"strength must be in (0, 1], not {request.strength}")
+    # txt2img ignores strength: any value in range stands in for it.
+    strength = request.strength if request.mode is not Mode.TXT2IMG else MAX_STRENGTH
+    try:
+        check_settings(request.steps, request.guidance, strength, request.batch)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     canonical_name(request.scheduler)
     if request.mode is Mode.TXT2IMG:
         return

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,12 +25,40 @@ from PySide6.QtWidgets import (
 
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.generation import MAX_SEED
-from canvas_app.core.request import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_STRENGTH, Mode
+from canvas_app.core.request import (
+    MAX_BATCH,
+    MAX_STEPS,
+    MAX_STRENGTH,
+    MIN_BATCH,
+    MIN_GUIDANCE,
+    MIN_STEPS,
+    Mode,
+)
 from canvas_app.ui.generation import GenerationController, JobState
-from canvas_app.ui.models import SCHEDULERS, ModelEntry
+from canvas_app.ui.model_picker import SCHEDULERS, ModelEntry
 from canvas_app.ui.workspace import Workspace
 
 COMMIT_DELAY_MS = 400
+# The smallest strength the box offers: the engine refuses 0 (it would change nothing).
+STRENGTH_STEP = 0.01
+MAX_GUIDANCE_UI = 50.0
+# The settings a new frame takes from the panel when none is selected (everything but place and id).
+FRAME_SETTINGS = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "guidance",
+    "strength",
+    "scheduler",
+    "model",
+    "batch",
+)
+EMPTY_PROMPT_NOTE = "Empty prompt: Generate paints a random scene."
+NO_FRAME_HINT = (
+    "No frame selected: these settings go to the next frame. Draw one with the Frame tool (F), "
+    "or press Generate to make one here."
+)
 MODE_TEXT = {
     Mode.TXT2IMG: "txt2img: the frame is empty",
     Mode.IMG2IMG: "img2img: redraws the whole frame",
@@ -39,16 +69,19 @@ MODE_TEXT = {
 
 class FramePanel(QWidget):
     """Edits ``ws.selected_frame_id``. Text edits are committed to the document after a short pause
-    (one undo step per pause, not per key)."""
+    (one undo step per pause, not per key). With no frame selected it edits ``draft``: the settings
+    the next new frame takes (a prompt typed first is not lost)."""
 
     add_model_file = Signal()
     add_model_folder = Signal()
+    accept_requested = Signal()  # Enter in a prompt box while candidates are staged
 
     def __init__(self, ws: Workspace, gen: GenerationController) -> None:
         super().__init__()
         self.ws = ws
         self.gen = gen
         self._loading = False
+        self.draft = PromptFrame()
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
         self._commit_timer.timeout.connect(self.commit_text)
 
@@ -65,18 +98,20 @@ class FramePanel(QWidget):
         self.add_model.addAction("Add model folder…", self.add_model_folder.emit)
         self.scheduler = QComboBox(objectName="scheduler")
         self.scheduler.addItems(SCHEDULERS)
-        self.steps = QSpinBox(minimum=1, maximum=150, value=DEFAULT_STEPS, objectName="steps")
+        self.steps = QSpinBox(minimum=MIN_STEPS, maximum=MAX_STEPS, objectName="steps")
         self.guidance = QDoubleSpinBox(
-            minimum=0.0, maximum=30.0, singleStep=0.5, value=DEFAULT_GUIDANCE, objectName="guidance"
+            minimum=MIN_GUIDANCE, maximum=MAX_GUIDANCE_UI, singleStep=0.5, objectName="guidance"
         )
         self.strength = QDoubleSpinBox(
-            minimum=0.0, maximum=1.0, singleStep=0.05, value=DEFAULT_STRENGTH, objectName="strength"
+            minimum=STRENGTH_STEP, maximum=MAX_STRENGTH, singleStep=0.05, decimals=2, objectName="strength"
         )
         # A double spin box with no decimals: seeds go up to 2**32 - 1, past QSpinBox's int range.
-        self.seed = QDoubleSpinBox(minimum=0, maximum=MAX_SEED, decimals=0, objectName="seed")
+        # -1 reads "random": no run yet, so no seed to show.
+        self.seed = QDoubleSpinBox(minimum=-1, maximum=MAX_SEED, decimals=0, objectName="seed")
+        self.seed.setSpecialValueText("random")
         self.seed_lock = QCheckBox("lock", toolTip="Use this seed every time (unlocked: a new seed per run)")
         self.dice = QToolButton(text="Roll", toolTip="New random seed (locks it)")
-        self.batch = QSpinBox(minimum=1, maximum=16, value=1, objectName="batch")
+        self.batch = QSpinBox(minimum=MIN_BATCH, maximum=MAX_BATCH, objectName="batch")
         self.mode_label = QLabel(objectName="mode")
         self.mode_label.setWordWrap(True)
         self.generate_button = QPushButton("Generate", objectName="generate", toolTip="Ctrl+Enter")
@@ -96,6 +131,9 @@ class FramePanel(QWidget):
         seed_row.addWidget(self.seed_lock)
         form = QFormLayout()
         form.addRow("Prompt", self.prompt)
+        self.prompt_note = QLabel(EMPTY_PROMPT_NOTE, objectName="prompt_note")
+        self.prompt_note.setWordWrap(True)
+        form.addRow("", self.prompt_note)
         form.addRow("Negative", self.negative)
         form.addRow("Model", model_row)
         form.addRow("Sampler", self.scheduler)
@@ -108,7 +146,7 @@ class FramePanel(QWidget):
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
-        self.hint = QLabel("Draw a frame with the Frame tool (F), or press Generate to make one here.")
+        self.hint = QLabel(NO_FRAME_HINT, objectName="hint")
         self.hint.setWordWrap(True)
         layout.addWidget(self.hint)
         layout.addLayout(form)
@@ -119,6 +157,8 @@ class FramePanel(QWidget):
 
         for edit in (self.prompt, self.negative):
             edit.textChanged.connect(self._text_edited)
+            edit.installEventFilter(self)
+            edit.setToolTip("Shift+Enter: new line. Enter accepts a staged candidate.")
         self.model.activated.connect(lambda _i: self._commit(model=self.model.currentData() or "builtin"))
         self.scheduler.activated.connect(lambda _i: self._commit(scheduler=self.scheduler.currentText()))
         self.steps.valueChanged.connect(lambda v: self._commit(steps=int(v)))
@@ -133,6 +173,21 @@ class FramePanel(QWidget):
         gen.job_changed.connect(self._job_changed)
         gen.staging_changed.connect(self._job_changed)
         self.refresh()
+
+    # -- keys ------------------------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Enter in a prompt box accepts the staged candidate, as the status line says; Shift+Enter
+        still starts a new line (and Enter does when nothing is staged)."""
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            plain = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier == Qt.KeyboardModifier.NoModifier
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and plain and self.has_staged():
+                self.accept_requested.emit()
+                return True
+        return super().eventFilter(watched, event)
+
+    def has_staged(self) -> bool:
+        staging = self.gen.staging.get(self.ws.selected_frame_id)
+        return staging is not None and staging.current is not None
 
     # -- models ----------------------------------------------------------------------------------
     def set_models(self, entries: list[ModelEntry]) -> None:
@@ -155,49 +210,59 @@ class FramePanel(QWidget):
     def frame(self) -> PromptFrame | None:
         return self.ws.doc.frames.get(self.ws.selected_frame_id)
 
+    def new_frame_settings(self) -> dict[str, object]:
+        """What a new frame takes from the panel: the draft's settings (pending text included)."""
+        if self.frame is None:
+            self.commit_text()
+        return {k: getattr(self.draft, k) for k in FRAME_SETTINGS}
+
+    def set_default_model(self, model: str) -> None:
+        """The model new frames use (the last one picked)."""
+        self.draft = replace(self.draft, model=model)
+        if self.frame is None:
+            self.refresh()
+
     def refresh(self) -> None:
-        """Load the selected frame into the widgets."""
-        frame = self.frame
+        """Load the selected frame (or, with none, the draft) into the widgets."""
+        selected = self.frame
+        frame = selected or self.draft
         self._loading = True
         try:
-            enabled = frame is not None
-            for w in (
-                self.prompt,
-                self.negative,
-                self.model,
-                self.scheduler,
-                self.steps,
-                self.guidance,
-                self.strength,
-                self.seed,
-                self.seed_lock,
-                self.dice,
-                self.batch,
-            ):
-                w.setEnabled(enabled)
-            self.hint.setVisible(not enabled)
-            if frame is not None:
-                if self.prompt.toPlainText() != frame.prompt:
-                    self.prompt.setPlainText(frame.prompt)
-                if self.negative.toPlainText() != frame.negative_prompt:
-                    self.negative.setPlainText(frame.negative_prompt)
-                self._select_model(frame.model)
-                self.scheduler.setCurrentText(frame.scheduler)
-                self.steps.setValue(frame.steps)
-                self.guidance.setValue(frame.guidance)
-                self.strength.setValue(frame.strength)
-                self.batch.setValue(frame.batch)
-                self.seed_lock.setChecked(frame.seed >= 0)
-                shown = (
-                    frame.seed
-                    if frame.seed >= 0
-                    else self.gen.last_seed.get(frame.id, int(self.seed.value()))
-                )
-                self.seed.setValue(shown)
+            self.hint.setVisible(selected is None)
+            if self.prompt.toPlainText() != frame.prompt:
+                self.prompt.setPlainText(frame.prompt)
+            if self.negative.toPlainText() != frame.negative_prompt:
+                self.negative.setPlainText(frame.negative_prompt)
+            self._select_model(frame.model)
+            self.scheduler.setCurrentText(frame.scheduler)
+            self.steps.setValue(frame.steps)
+            self.guidance.setValue(frame.guidance)
+            self.strength.setValue(frame.strength)
+            self.batch.setValue(frame.batch)
+            self.seed_lock.setChecked(frame.seed >= 0)
+            self.seed.setValue(self.shown_seed())
         finally:
             self._loading = False
+        self._update_prompt_note()
         self.refresh_mode()
         self._job_changed(self.ws.selected_frame_id)
+
+    def shown_seed(self) -> int:
+        """The seed field shows the locked seed; unlocked, the seed of what is on screen: the
+        selected candidate, else the last run, else the newest accepted patch; -1 ("random") when
+        the frame has none of these."""
+        selected = self.frame
+        if selected is None:
+            return self.draft.seed
+        if selected.seed >= 0:
+            return selected.seed
+        staging = self.gen.staging.get(selected.id)
+        if staging is not None and staging.current is not None:
+            return staging.current.seed
+        if selected.id in self.gen.last_seed:
+            return self.gen.last_seed[selected.id]
+        patches = [p for p in self.ws.doc.patches if p.frame_id == selected.id]
+        return patches[-1].seed if patches else -1
 
     def refresh_mode(self) -> None:
         """Show the mode each frame will run in (it follows the pixels and mask under it)."""
@@ -207,6 +272,7 @@ class FramePanel(QWidget):
         frame = self.frame
         if frame is None:
             self.mode_label.setText("")
+            self.strength.setEnabled(True)
             return
         mode = self.gen.mode_for(frame.id)
         self.mode_label.setText(f"Mode: {MODE_TEXT[mode]}")
@@ -217,8 +283,12 @@ class FramePanel(QWidget):
             self.refresh()
 
     def _text_edited(self) -> None:
+        self._update_prompt_note()
         if not self._loading:
             self._commit_timer.start()
+
+    def _update_prompt_note(self) -> None:
+        self.prompt_note.setVisible(not self.prompt.toPlainText().strip())
 
     def commit_text(self) -> None:
         """Write pending prompt edits to the frame now (before a run, on focus loss)."""
@@ -228,6 +298,13 @@ class FramePanel(QWidget):
         )
 
     def _seed_edited(self, *_args: object) -> None:
+        if self._loading:
+            return
+        if self.seed_lock.isChecked() and self.seed.value() < 0:
+            # Locking "random": lock a real seed instead.
+            self._loading = True
+            self.seed.setValue(random.randint(0, MAX_SEED))
+            self._loading = False
         self._commit(seed=int(self.seed.value()) if self.seed_lock.isChecked() else -1)
 
     def roll_seed(self) -> None:
@@ -238,13 +315,17 @@ class FramePanel(QWidget):
         self._seed_edited()
 
     def _commit(self, label: str = "Edit frame", **changes: object) -> None:
-        frame = self.frame
-        if self._loading or frame is None:
+        if self._loading:
             return
-        if all(getattr(frame, k) == v for k, v in changes.items()):
+        frame = self.frame
+        current = frame or self.draft
+        if all(getattr(current, k) == v for k, v in changes.items()):
             return
         try:
-            self.ws.doc.update_frame(frame.id, label, **changes)
+            if frame is None:
+                self.draft = self.draft.with_changes(**changes)
+            else:
+                self.ws.doc.update_frame(frame.id, label, **changes)
         except ValueError as exc:
             self.status.setText(str(exc))
 
@@ -262,7 +343,7 @@ class FramePanel(QWidget):
         if not text and failed:
             text = f"Failed: {failed[-1].message}"
         self.status.setText(text)
-        if frame_id and frame_id in self.gen.last_seed and not self.seed_lock.isChecked():
+        if frame_id and not self.seed_lock.isChecked():
             self._loading = True
-            self.seed.setValue(self.gen.last_seed[frame_id])
+            self.seed.setValue(self.shown_seed())
             self._loading = False

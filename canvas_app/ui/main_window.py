@@ -39,7 +39,7 @@ from canvas_app.ui.image_import import (
     load_image_file,
     parse_generation_metadata,
 )
-from canvas_app.ui.models import list_models
+from canvas_app.ui.model_picker import list_models, native_size
 from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.settings import Settings
 from canvas_app.ui.staging import PatchList, StagingBar
@@ -49,7 +49,6 @@ from canvas_app.ui.workspace import Workspace
 from canvas_app.workers.engine_worker import EngineWorker
 
 APP_TITLE = "Canvas"
-DEFAULT_FRAME = 256
 
 
 class MainWindow(QMainWindow):
@@ -147,6 +146,8 @@ class MainWindow(QMainWindow):
         self.frame_panel.model.activated.connect(
             lambda _i: self.load_model(self.frame_panel.model.currentData())
         )
+        self.frame_panel.accept_requested.connect(self.accept_candidate)
+        self.ws.tools["frame"].new_frame_settings = self.frame_panel.new_frame_settings
         self.frame_panel.add_model_file.connect(self.add_model_file)
         self.frame_panel.add_model_folder.connect(self.add_model_folder)
         self.patch_list.reroll_requested.connect(self.reroll)
@@ -185,7 +186,7 @@ class MainWindow(QMainWindow):
                 )
             except ValueError:
                 pass  # a damaged value: keep the default brush
-        self.ws.tools["frame"].new_frame_defaults = {"model": s.get("model/last", "builtin")}
+        self.frame_panel.set_default_model(s.get("model/last", "builtin"))
         self.grid_action.setChecked(s.get("view/grid", True))
         self._fill_recent(self.settings.recent_files())
 
@@ -255,28 +256,29 @@ class MainWindow(QMainWindow):
 
     # -- generation ------------------------------------------------------------------------------
     def generate(self) -> int | None:
-        """Ctrl+Enter: run the selected frame; with none selected, make a frame in the middle of the view."""
+        """Ctrl+Enter: run the selected frame; with none selected, make one in the middle of the view
+        at the model's native size, with the panel's settings. Focus goes to the canvas, so that
+        Enter accepts the result and arrows step through candidates."""
         self.frame_panel.commit_text()
         frame_id = self.ws.selected_frame_id
         if not frame_id or frame_id not in self.ws.doc.frames:
+            settings = self.frame_panel.new_frame_settings()
+            size = native_size(str(settings["model"]))
             c = self.ws.view.visible_scene_rect().center()
-            size = self.settings.get("frame/default_size", DEFAULT_FRAME)
             frame = self.ws.doc.add_frame(
-                PromptFrame(
-                    x=snap(c.x() - size / 2),
-                    y=snap(c.y() - size / 2),
-                    w=size,
-                    h=size,
-                    model=self.settings.get("model/last", "builtin"),
-                )
+                PromptFrame(x=snap(c.x() - size / 2), y=snap(c.y() - size / 2), w=size, h=size, **settings)  # type: ignore[arg-type]
             )
             self.ws.select_frame(frame.id)
             frame_id = frame.id
+        self.ws.view.setFocus(Qt.FocusReason.OtherFocusReason)
         try:
-            return self.gen.generate(frame_id)
+            rid = self.gen.generate(frame_id)
         except (ValueError, RuntimeError) as exc:
             self.show_error(f"Cannot generate: {exc}")
             return None
+        if not self.ws.doc.frame(frame_id).prompt.strip():
+            self.statusBar().showMessage("Empty prompt: generating a random scene.", 6000)
+        return rid
 
     def generate_more(self) -> None:
         if self.ws.selected_frame_id:
@@ -329,7 +331,7 @@ class MainWindow(QMainWindow):
         if not model:
             return
         self.settings.set("model/last", model)
-        self.ws.tools["frame"].new_frame_defaults["model"] = model
+        self.frame_panel.set_default_model(model)
         load = type(self.worker).submit_call
         load(self.worker, lambda engine: engine.load(model), f"Loading {Path(model).name}")
 

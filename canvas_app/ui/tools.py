@@ -6,6 +6,7 @@ a window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtCore import QRectF, Qt
@@ -173,7 +174,8 @@ class FrameTool(Tool):
 
     def __init__(self, ws: Workspace) -> None:
         super().__init__(ws)
-        self.new_frame_defaults: dict[str, object] = {}
+        # The settings a drawn frame starts with (the window hands in the side panel's draft).
+        self.new_frame_settings: Callable[[], dict[str, object]] = dict
 
     # -- hit testing -----------------------------------------------------------------------------
     def frame_at(self, x: float, y: float) -> PromptFrame | None:
@@ -272,7 +274,7 @@ class FrameTool(Tool):
                 # Snap the corners (not the size) so the frame ends where the pointer did.
                 x0, y0 = snap(rect[0]), snap(rect[1])
                 x1, y1 = snap(rect[0] + rect[2]), snap(rect[1] + rect[3])
-                defaults = dict(self.new_frame_defaults)
+                defaults = self.new_frame_settings()
                 frame = self.ws.doc.add_frame(
                     PromptFrame(x=x0, y=y0, w=max(x1 - x0, MIN_FRAME), h=max(y1 - y0, MIN_FRAME), **defaults)  # type: ignore[arg-type]
                 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from canvas_app.ui.models import SCHEDULERS, list_models
+from canvas_app.ui.model_picker import SCHEDULERS, list_models
 from canvas_app.ui.qimage import array_to_qimage, qimage_to_array
 from canvas_app.ui.tile_layer import TileLayerItem
 
