@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -27,7 +27,7 @@ from canvas_app.workers.engine_worker import EngineWorker
 ENGINE_START_DELAY_MS = 300
 
 
-def make_engine_factory(device: str | None, preview_interval_s: float):  # type: ignore[no-untyped-def]
+def make_engine_factory(device: str | None, preview_interval_s: float) -> Callable[[], Engine]:
     """A factory the worker thread calls: the only place the GUI process pulls in torch."""
 
     def factory() -> Engine:
@@ -78,13 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device:
         settings.set("engine/device", args.device)
     worker = EngineWorker(make_engine_factory(device, preview))
-    window = MainWindow(worker, settings)
+    window = MainWindow(worker, settings, engine_factory=make_engine_factory)
     # Quit when the main window closes, even if some other top-level window (a tool tip, a
     # menu) still counts as open for Qt's last-window-closed rule.
     window.closed.connect(app.quit)
     if args.project:
         window.io.open(str(Path(args.project)))
-    install_autosave(window, settings)  # offers to recover a crashed session's work
+    window.autosaver = install_autosave(window, settings)  # offers to recover a crashed session's work
     window.show()
     app.processEvents()
     if args.report_startup:

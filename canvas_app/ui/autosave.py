@@ -69,6 +69,12 @@ class Autosaver(QObject):
         if self.interval_s > 0:
             self._timer.start(int(self.interval_s * 1000))
 
+    def set_interval(self, seconds: float) -> None:
+        """A new interval from Settings, in effect at once (0: off)."""
+        self.interval_s = max(0.0, seconds)
+        self._timer.stop()
+        self.start()
+
     def _bind(self) -> None:
         if self._bound is not None:
             self._bound.events.patches_changed.disconnect(self._patch_accepted)

@@ -12,7 +12,6 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from canvas_app.core.document import Document
-from canvas_app.core.frames import ViewState
 from canvas_app.core.project_file import EXTENSION, export_ora, export_png, load_project, save_project
 from canvas_app.ui.settings import Settings
 from canvas_app.ui.workspace import Workspace
@@ -90,9 +89,7 @@ class DocumentIO(QObject):
     def new(self) -> bool:
         if not self.maybe_save():
             return False
-        self.ws.set_document(Document())
-        self.ws.view.set_zoom(1.0)
-        self.ws.view.center_on_point(0, 0)
+        self.ws.set_document(Document())  # its view: 100 % at the origin
         self.path_changed.emit()
         return True
 
@@ -109,8 +106,7 @@ class DocumentIO(QObject):
             self.error.emit(f"Could not open {Path(path).name}: {exc}")
             return False
         doc.mark_saved(Path(path))
-        self.ws.set_document(doc)
-        self._restore_view(doc.view)
+        self.ws.set_document(doc)  # shows the saved view and active frame
         self.recent_changed.emit(self.settings.add_recent(str(Path(path).resolve())))
         self.path_changed.emit()
         self.message.emit(f"Opened {Path(path).name}")
@@ -131,7 +127,6 @@ class DocumentIO(QObject):
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
-        self._store_view()
         state = self.doc.history.state
         try:
             save_project(self.doc, path)
@@ -184,18 +179,3 @@ class DocumentIO(QObject):
     def _suggest(self, suffix: str) -> str:
         base = self.doc.path.with_suffix(suffix) if self.doc.path else Path.home() / f"Untitled{suffix}"
         return str(base)
-
-    # -- view state ------------------------------------------------------------------------------
-    def _store_view(self) -> None:
-        view = self.ws.view
-        c = view.visible_scene_rect().center()
-        self.doc.view.center_x, self.doc.view.center_y = c.x(), c.y()
-        self.doc.view.zoom = view.zoom
-        self.doc.view.active_frame = self.ws.selected_frame_id or None
-
-    def _restore_view(self, state: ViewState) -> None:
-        view = self.ws.view
-        view.set_zoom(state.zoom or 1.0)
-        view.center_on_point(state.center_x, state.center_y)
-        if state.active_frame and state.active_frame in self.doc.frames:
-            self.ws.select_frame(state.active_frame)

@@ -5,7 +5,8 @@ It never imports torch: the engine lives behind the :class:`EngineWorker` handed
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
@@ -25,6 +26,7 @@ from canvas_app.core.brush import BrushSettings
 from canvas_app.core.document import Document
 from canvas_app.core.frames import PromptFrame, snap
 from canvas_app.ui import refcount_guard
+from canvas_app.ui.autosave import Autosaver
 from canvas_app.ui.brush_panel import BrushPanel
 from canvas_app.ui.document_io import Dialogs, DocumentIO, QtDialogs
 from canvas_app.ui.error_banner import ErrorBanner
@@ -42,13 +44,16 @@ from canvas_app.ui.image_import import (
 from canvas_app.ui.model_picker import list_models, native_size
 from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.settings import Settings
+from canvas_app.ui.settings_dialog import SettingsDialog
+from canvas_app.ui.shortcuts_dialog import ShortcutsDialog, shortcut_rows
 from canvas_app.ui.staging import PatchList, StagingBar
 from canvas_app.ui.tools import install_tools
 from canvas_app.ui.window_menus import build_actions
 from canvas_app.ui.workspace import Workspace
-from canvas_app.workers.engine_worker import EngineWorker
+from canvas_app.workers.engine_worker import EngineFactory, EngineWorker
 
 APP_TITLE = "Canvas"
+EngineFactoryMaker = Callable[[str, float], EngineFactory]
 
 
 class MainWindow(QMainWindow):
@@ -60,11 +65,15 @@ class MainWindow(QMainWindow):
         settings: Settings | None = None,
         doc: Document | None = None,
         dialogs: Dialogs | None = None,
+        engine_factory: EngineFactoryMaker | None = None,
     ) -> None:
         super().__init__()
         refcount_guard.install()  # before the first paint: see refcount_guard's docstring
         self.settings = settings or Settings()
         self.worker = worker
+        # Builds an engine factory for (device, preview interval): lets Settings switch at once.
+        self.engine_factory = engine_factory
+        self.autosaver: Autosaver | None = None  # set by install_autosave's caller
         self.ws = Workspace(doc)
         install_tools(self.ws)
         self.place_tool = PlaceTool(self.ws)
@@ -118,6 +127,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.pos_label)
         sb.addPermanentWidget(self.zoom_label)
 
+        self._engine_device = self.settings.get("engine/device", "")
         build_actions(self)
         self._connect()
         self._load_settings()
@@ -362,6 +372,40 @@ class MainWindow(QMainWindow):
             self.show_error(f"{label} failed: {error}")
         else:
             self.statusBar().showMessage(f"{label}: ready", 5000)
+
+    # -- settings and help dialogs ----------------------------------------------------------------
+    def show_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self, shortcut_rows(self, {"Tools": list(self.tool_actions.values())}))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def apply_engine_settings(self) -> None:
+        """Put the device and preview rate from the settings into effect now."""
+        device = self.settings.get("engine/device", "")
+        preview = self.settings.get("engine/preview_interval_s", 0.1)
+        if self.engine_factory is None:
+            self.statusBar().showMessage("The engine settings apply at the next start.", 6000)
+            return
+        if device != self._engine_device:
+            self._engine_device = device
+            self.engine_label.setText("Engine: starting…")
+            self.worker.replace_engine(
+                self.engine_factory(device, preview), f"Switching to {device or 'the best device'}"
+            )
+        else:
+            # Same device: keep the loaded models, change only how often previews come.
+            def set_rate(engine: object) -> None:
+                if hasattr(engine, "settings"):
+                    engine.settings = replace(engine.settings, preview_interval_s=preview)
+
+            self.worker.submit_call(set_rate, "Preview rate")
 
     # -- images in -------------------------------------------------------------------------------
     def import_files(self, paths: list, x: float, y: float) -> None:

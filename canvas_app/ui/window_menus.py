@@ -68,6 +68,10 @@ def build_actions(window: MainWindow) -> None:
     edit.addSeparator()
     edit.addAction(make_action(window, "Smaller Brush", lambda: window.ws.scale_brush(1 / 1.2), "["))
     edit.addAction(make_action(window, "Larger Brush", lambda: window.ws.scale_brush(1.2), "]"))
+    edit.addSeparator()
+    window.settings_action = make_action(window, "Se&ttings…", window.show_settings, "Ctrl+,")
+    window.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+    edit.addAction(window.settings_action)
 
     view = menu.addMenu("&View")
     v = window.ws.view
@@ -123,33 +127,10 @@ def build_actions(window: MainWindow) -> None:
     gen.addAction(make_action(window, "Next Candidate", lambda: window._step(1), "Right"))
     gen.addAction(make_action(window, "Generate &More", window.generate_more, "Ctrl+Shift+Return"))
 
-    prefs = menu.addMenu("&Settings")
-    device_menu = prefs.addMenu("Device (after restart)")
-    device_group = QActionGroup(window)
-    current = window.settings.get("engine/device", "")
-    for label, value in (("Automatic", ""), ("CPU", "cpu"), ("CUDA", "cuda"), ("Apple MPS", "mps")):
-        act = device_menu.addAction(label)
-        act.setCheckable(True)
-        act.setChecked(value == current)
-        act.triggered.connect(lambda _c=False, v=value: window.settings.set("engine/device", v))
-        device_group.addAction(act)
-    preview_menu = prefs.addMenu("Preview rate (after restart)")
-    preview_group = QActionGroup(window)
-    rate = window.settings.get("engine/preview_interval_s", 0.1)
-    for label, value in (
-        ("Every step", 0.0),
-        ("10 per second", 0.1),
-        ("4 per second", 0.25),
-        ("1 per second", 1.0),
-    ):
-        act = preview_menu.addAction(label)
-        act.setCheckable(True)
-        act.setChecked(abs(value - rate) < 1e-6)
-        act.triggered.connect(lambda _c=False, v=value: window.settings.set("engine/preview_interval_s", v))
-        preview_group.addAction(act)
-
     help_menu = menu.addMenu("&Help")
     window.about_action = make_action(window, "&About canvas_app", lambda: show_about(window))
+    window.shortcuts_action = make_action(window, "&Keyboard Shortcuts", window.show_shortcuts, "Ctrl+/")
+    help_menu.addAction(window.shortcuts_action)
     help_menu.addAction(window.about_action)
 
     tools_bar = QToolBar("Tools", objectName="tools")

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from canvas_app.core.brush import BrushSettings
 from canvas_app.core.document import Document
+from canvas_app.core.frames import ViewState
 from canvas_app.ui import refcount_guard
 from canvas_app.ui.canvas_view import CanvasView
 from canvas_app.ui.scene import CanvasScene
@@ -45,14 +46,40 @@ class Workspace(QObject):
         self.tools: dict = {}
         self.tool_name = ""
         self.scene.relay.frame_removed.connect(self._on_frame_removed)
+        # The document's view state follows the view at all times, so that what autosave and save
+        # write (and recovery brings back) includes where the artist was looking.
+        self._restoring_view = False
+        self.view.zoom_changed.connect(self._store_view)
+        self.view.horizontalScrollBar().valueChanged.connect(self._store_view)
+        self.view.verticalScrollBar().valueChanged.connect(self._store_view)
 
     # -- document --------------------------------------------------------------------------------
     def set_document(self, doc: Document) -> None:
+        """Show ``doc``: where its view state says (centre, zoom) with its active frame selected."""
         self.view.cancel_drag()
         self.select_frame("")
+        state = ViewState(**doc.view.to_dict())
         self.doc = doc
         self.scene.set_document(doc)
+        self._restoring_view = True
+        try:
+            self.view.set_zoom(state.zoom)
+            self.view.center_on_point(state.center_x, state.center_y)
+        finally:
+            self._restoring_view = False
+        self._store_view()
         self.document_replaced.emit()
+        if state.active_frame and state.active_frame in doc.frames:
+            self.select_frame(state.active_frame)
+
+    def _store_view(self, *_args: object) -> None:
+        if self._restoring_view:
+            return
+        c = self.view.visible_scene_rect().center()
+        v = self.doc.view
+        # Plain assignments: the view is no undoable edit and needs no event.
+        v.center_x, v.center_y, v.zoom = c.x(), c.y(), self.view.zoom
+        v.active_frame = self.selected_frame_id or None
 
     # -- selection -------------------------------------------------------------------------------
     def select_frame(self, frame_id: str) -> None:
@@ -62,6 +89,7 @@ class Workspace(QObject):
         if old is not None:
             old.set_selected(False)
         self.selected_frame_id = frame_id
+        self.doc.view.active_frame = frame_id or None
         new = self.scene.frame_items.get(frame_id)
         if new is not None:
             new.set_selected(True)
@@ -70,6 +98,7 @@ class Workspace(QObject):
     def _on_frame_removed(self, frame_id: str) -> None:
         if frame_id == self.selected_frame_id:
             self.selected_frame_id = ""
+            self.doc.view.active_frame = None
             self.selection_changed.emit("")
 
     # -- brushes ---------------------------------------------------------------------------------

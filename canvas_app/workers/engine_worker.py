@@ -42,6 +42,8 @@ class _Job:
     # A non-generation job (model preload): called with the engine, in the worker thread.
     call: Callable[[Engine], Any] | None = None
     label: str = ""
+    # A switch to a new engine (another device): built in the worker thread, replacing the old one.
+    factory: EngineFactory | None = None
 
 
 class _Thread(QThread):
@@ -110,6 +112,16 @@ class EngineWorker(QObject):
     def submit_call(self, call: Callable[[Engine], Any], label: str) -> int:
         """Queue ``call(engine)`` (e.g. loading a model) behind the generations already queued."""
         return self._enqueue(_Job(next(self._ids), None, CancelToken(), call=call, label=label))
+
+    def replace_engine(self, factory: EngineFactory, label: str = "Starting the engine") -> int | None:
+        """Use a new engine (e.g. on another device) from now on, without a restart: the runs
+        already queued finish first; the old engine and its models are dropped. ``engine_ready``
+        or ``engine_error`` reports the new one. Returns the task id (None: not started yet, the
+        new factory is simply used at the start)."""
+        if not self._thread.isRunning():
+            self._factory = factory
+            return None
+        return self._enqueue(_Job(next(self._ids), None, CancelToken(), label=label, factory=factory))
 
     def cancel(self, request_id: int) -> bool:
         """Cancel a queued or running request. A running one stops within one engine step."""
@@ -219,6 +231,12 @@ class EngineWorker(QObject):
                 self.queue_changed.emit(count)
 
     def _run_job(self, job: _Job) -> None:
+        if job.factory is not None:
+            self.task_started.emit(job.request_id, job.label)
+            self._factory, self._engine, self._engine_error = job.factory, None, ""
+            self._build_engine()
+            self.task_done.emit(job.request_id, job.label, self._engine_error)
+            return
         if job.call is not None:
             self.task_started.emit(job.request_id, job.label)
             error = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,12 +37,21 @@ def fake_image(request: GenerationRequest, seed: int) -> np.ndarray:
     return img
 
 
+@dataclass(frozen=True)
+class FakeSettings:
+    """The part of the real engine's settings the window changes while it runs."""
+
+    preview_interval_s: float = 0.1
+
+
 class FakeEngine:
     """Implements the ``Engine`` protocol. ``step_delay`` seconds per step; ``fail_with`` makes every
     run fail with that message; ``gate`` (an Event) holds each run before its first step."""
 
-    def __init__(self, step_delay: float = 0.01, tile_size: int = 128) -> None:
+    def __init__(self, step_delay: float = 0.01, tile_size: int = 128, device: str = "") -> None:
         self.step_delay = step_delay
+        self.device = device
+        self.settings = FakeSettings()
         self.tile_size = tile_size
         self.fail_with = ""
         self.gate: threading.Event | None = None
@@ -49,7 +59,7 @@ class FakeEngine:
         self.loaded: list[str] = []
 
     def describe_device(self) -> str:
-        return "fake CPU"
+        return f"fake {self.device.upper() or 'CPU'}"
 
     def load(self, model: str, inpaint: bool = False, loras: tuple = ()) -> None:
         time.sleep(self.step_delay)

@@ -1,0 +1,107 @@
+"""Edit > Settings: every app setting in one dialog, applied as soon as OK or Apply is pressed.
+
+Nothing waits for a restart: a new device rebuilds the engine in its thread (queued runs finish
+first), a new preview rate reaches the running engine, a new autosave interval restarts the timer,
+and the default model is loaded at once and used by the next frame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from canvas_app.ui.autosave import DEFAULT_INTERVAL_S, INTERVAL_KEY
+from canvas_app.ui.model_picker import list_models
+
+if TYPE_CHECKING:
+    from canvas_app.ui.main_window import MainWindow
+
+DEVICE_KEY = "engine/device"
+PREVIEW_KEY = "engine/preview_interval_s"
+MODEL_KEY = "model/last"
+DEFAULT_PREVIEW_S = 0.1
+DEVICES = (("Automatic", ""), ("CPU", "cpu"), ("CUDA (NVIDIA)", "cuda"), ("Apple MPS", "mps"))
+PREVIEW_RATES = (("Every step", 0.0), ("10 per second", 0.1), ("4 per second", 0.25), ("1 per second", 1.0))
+MAX_AUTOSAVE_S = 3600
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.setWindowTitle("Settings")
+        self.setObjectName("settings_dialog")
+        self.window_ = window
+        s = window.settings
+
+        self.device = QComboBox(objectName="device")
+        for label, value in DEVICES:
+            self.device.addItem(label, value)
+        self.device.setCurrentIndex(max(0, self.device.findData(s.get(DEVICE_KEY, ""))))
+        self.preview = QComboBox(objectName="preview_rate")
+        rate = s.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
+        for label, value in PREVIEW_RATES:
+            self.preview.addItem(label, value)
+        nearest = min(range(len(PREVIEW_RATES)), key=lambda i: abs(PREVIEW_RATES[i][1] - rate))
+        self.preview.setCurrentIndex(nearest)
+        self.autosave = QSpinBox(minimum=0, maximum=MAX_AUTOSAVE_S, suffix=" s", objectName="autosave")
+        self.autosave.setSpecialValueText("off")
+        self.autosave.setValue(int(s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S)))
+        self.model = QComboBox(objectName="default_model")
+        for entry in list_models(s.added_models()):
+            self.model.addItem(entry.label, entry.model)
+        current = s.get(MODEL_KEY, "builtin")
+        if self.model.findData(current) < 0:
+            self.model.addItem(current.rsplit("/", 1)[-1], current)
+        self.model.setCurrentIndex(self.model.findData(current))
+
+        form = QFormLayout()
+        form.addRow("Device", self.device)
+        form.addRow("Live previews", self.preview)
+        form.addRow("Autosave every", self.autosave)
+        form.addRow("Model for new frames", self.model)
+        note = QLabel("Changes apply at once; runs already queued finish on the old device.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Apply
+            | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons = buttons
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def accept(self) -> None:
+        self.apply()
+        super().accept()
+
+    def apply(self) -> None:
+        """Store the values and put the changed ones into effect."""
+        w, s = self.window_, self.window_.settings
+        device, preview = str(self.device.currentData()), float(self.preview.currentData())
+        if device != s.get(DEVICE_KEY, "") or preview != s.get(PREVIEW_KEY, DEFAULT_PREVIEW_S):
+            s.set(DEVICE_KEY, device)
+            s.set(PREVIEW_KEY, preview)
+            w.apply_engine_settings()
+        interval = float(self.autosave.value())
+        if interval != s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S):
+            s.set(INTERVAL_KEY, interval)
+            if w.autosaver is not None:
+                w.autosaver.set_interval(interval)
+        model = self.model.currentData()
+        if model and model != s.get(MODEL_KEY, "builtin"):
+            w.load_model(model)
+        s.sync()
