@@ -82,6 +82,7 @@ class FramePanel(QWidget):
         self.gen = gen
         self._loading = False
         self.draft = PromptFrame()
+        self._shown_id = ""  # the frame the widgets show ("" : the draft); edits go there
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
         self._commit_timer.timeout.connect(self.commit_text)
 
@@ -224,6 +225,9 @@ class FramePanel(QWidget):
 
     def refresh(self) -> None:
         """Load the selected frame (or, with none, the draft) into the widgets."""
+        if self._commit_timer.isActive():
+            self.commit_text()  # typing not yet committed belongs to the frame shown so far
+        self._shown_id = self.ws.selected_frame_id
         selected = self.frame
         frame = selected or self.draft
         self._loading = True
@@ -317,7 +321,9 @@ class FramePanel(QWidget):
     def _commit(self, label: str = "Edit frame", **changes: object) -> None:
         if self._loading:
             return
-        frame = self.frame
+        frame = self.ws.doc.frames.get(self._shown_id) if self._shown_id else None
+        if self._shown_id and frame is None:
+            return  # the frame went (deleted, another document): nothing to edit
         current = frame or self.draft
         if all(getattr(current, k) == v for k, v in changes.items()):
             return

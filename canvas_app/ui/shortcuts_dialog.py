@@ -60,6 +60,7 @@ class ShortcutsDialog(QDialog):
         self.table = QTableWidget(len(rows), 3, objectName="shortcuts")
         self.table.setHorizontalHeaderLabels(["Action", "Keys", "Menu"])
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for row, (group, text, keys) in enumerate(rows):
             for col, value in enumerate((text, keys, group)):

@@ -168,3 +168,23 @@ def test_strength_zero_is_refused_by_box_and_frame(qtbot, window):
     with pytest.raises(ValueError, match="steps"):
         PromptFrame(steps=1001)
     assert window.frame_panel.steps.maximum() == 1000 and window.frame_panel.batch.maximum() == 64
+
+
+def test_letters_typed_into_any_field_of_the_panel_fire_no_tool(qtbot, window):
+    drag(window, "frame", [(0, 0), (128, 128)])
+    panel = window.frame_panel
+    for widget in (panel.prompt, panel.negative, panel.steps, panel.guidance, panel.seed):
+        widget.setFocus()
+        qtbot.keyClicks(focused(), "hemfbi[]")
+        assert window.ws.tool_name == "frame", widget.objectName()
+    assert panel.negative.toPlainText() == "hemfbi[]"
+
+
+def test_typing_then_clicking_away_keeps_the_text_on_its_frame(qtbot, window):
+    drag(window, "frame", [(0, 0), (128, 128)])
+    fid = window.ws.selected_frame_id
+    type_into(qtbot, window.frame_panel.prompt, "a lighthouse")
+    drag(window, "frame", [(300, 300)])  # a click on empty canvas: nothing selected
+    assert not window.ws.selected_frame_id
+    assert window.ws.doc.frame(fid).prompt == "a lighthouse"
+    assert window.frame_panel.prompt.toPlainText() == ""  # the draft's (empty) prompt
