@@ -21,7 +21,7 @@ from canvas_app.engine.api import Engine
 from canvas_app.ui import refcount_guard
 from canvas_app.ui.autosave import install_autosave
 from canvas_app.ui.main_window import MainWindow
-from canvas_app.ui.settings import Settings
+from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, PREVIEW_KEY, Settings
 from canvas_app.workers.engine_worker import EngineWorker
 
 ENGINE_START_DELAY_MS = 300
@@ -73,10 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationDisplayName("Canvas")
     app.setWindowIcon(_app_icon())
     settings = Settings()
-    device = args.device or settings.get("engine/device", "")
-    preview = settings.get("engine/preview_interval_s", 0.1)
+    device = args.device or settings.get(DEVICE_KEY, "")
+    preview = settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
     if args.device:
-        settings.set("engine/device", args.device)
+        settings.set(DEVICE_KEY, args.device)
     worker = EngineWorker(make_engine_factory(device, preview))
     window = MainWindow(worker, settings, engine_factory=make_engine_factory)
     # Quit when the main window closes, even if some other top-level window (a tool tip, a

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from canvas_app.core.brush import BrushSettings
 from canvas_app.core.document import Document
 from canvas_app.core.frames import PromptFrame, snap
+from canvas_app.core.request import BUILTIN_MODEL
 from canvas_app.ui import refcount_guard
 from canvas_app.ui.autosave import Autosaver
 from canvas_app.ui.brush_panel import BrushPanel
@@ -43,7 +44,7 @@ from canvas_app.ui.image_import import (
 )
 from canvas_app.ui.model_picker import list_models, native_size
 from canvas_app.ui.qimage import qimage_to_array
-from canvas_app.ui.settings import Settings
+from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, MODEL_KEY, PREVIEW_KEY, Settings
 from canvas_app.ui.settings_dialog import SettingsDialog
 from canvas_app.ui.shortcuts_dialog import ShortcutsDialog, shortcut_rows
 from canvas_app.ui.staging import PatchList, StagingBar
@@ -127,7 +128,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.pos_label)
         sb.addPermanentWidget(self.zoom_label)
 
-        self._engine_device = self.settings.get("engine/device", "")
+        self._engine_device = self.settings.get(DEVICE_KEY, "")
         build_actions(self)
         self._connect()
         self._load_settings()
@@ -196,7 +197,7 @@ class MainWindow(QMainWindow):
                 )
             except ValueError:
                 pass  # a damaged value: keep the default brush
-        self.frame_panel.set_default_model(s.get("model/last", "builtin"))
+        self.frame_panel.set_default_model(s.get(MODEL_KEY, BUILTIN_MODEL))
         self.grid_action.setChecked(s.get("view/grid", True))
         self._fill_recent(self.settings.recent_files())
 
@@ -340,7 +341,7 @@ class MainWindow(QMainWindow):
         """Load the model in the engine thread so the first run with it starts at once."""
         if not model:
             return
-        self.settings.set("model/last", model)
+        self.settings.set(MODEL_KEY, model)
         self.frame_panel.set_default_model(model)
         load = type(self.worker).submit_call
         load(self.worker, lambda engine: engine.load(model), f"Loading {Path(model).name}")
@@ -388,8 +389,8 @@ class MainWindow(QMainWindow):
 
     def apply_engine_settings(self) -> None:
         """Put the device and preview rate from the settings into effect now."""
-        device = self.settings.get("engine/device", "")
-        preview = self.settings.get("engine/preview_interval_s", 0.1)
+        device = self.settings.get(DEVICE_KEY, "")
+        preview = self.settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
         if self.engine_factory is None:
             self.statusBar().showMessage("The engine settings apply at the next start.", 6000)
             return

@@ -12,6 +12,11 @@ T = TypeVar("T")
 ORG = "canvas-app"
 APP = "canvas-app"
 MAX_RECENT = 10
+# Keys read in more than one place (start-up, the window, the Settings dialog).
+DEVICE_KEY = "engine/device"  # "" = the best available
+PREVIEW_KEY = "engine/preview_interval_s"
+DEFAULT_PREVIEW_S = 0.1
+MODEL_KEY = "model/last"  # the model new frames use
 
 
 class Settings:

@@ -21,14 +21,11 @@ from PySide6.QtWidgets import (
 
 from canvas_app.ui.autosave import DEFAULT_INTERVAL_S, INTERVAL_KEY
 from canvas_app.ui.model_picker import list_models
+from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, MODEL_KEY, PREVIEW_KEY
 
 if TYPE_CHECKING:
     from canvas_app.ui.main_window import MainWindow
 
-DEVICE_KEY = "engine/device"
-PREVIEW_KEY = "engine/preview_interval_s"
-MODEL_KEY = "model/last"
-DEFAULT_PREVIEW_S = 0.1
 DEVICES = (("Automatic", ""), ("CPU", "cpu"), ("CUDA (NVIDIA)", "cuda"), ("Apple MPS", "mps"))
 PREVIEW_RATES = (("Every step", 0.0), ("10 per second", 0.1), ("4 per second", 0.25), ("1 per second", 1.0))
 MAX_AUTOSAVE_S = 3600
