@@ -94,7 +94,9 @@ def export_text(doc: Document, rect: Rect, frame_id: str | None = None) -> dict[
             request = GenerationRequest.from_json(patch.request_json)
         except (ValueError, TypeError):
             continue
-        return png_text(request, patch.seed, (patch.x - x, patch.y - y))
+        # The frame, not the crop with its context, is what the artist drew and gets back on drop.
+        frame_sized = request.with_changes(width=patch.w, height=patch.h)
+        return png_text(frame_sized, patch.seed, (patch.x - x, patch.y - y))
     return {}
 
 
