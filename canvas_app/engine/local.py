@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from canvas_app.core.frames import MAX_FRAME_SIDE
+from canvas_app.core import limits
 from canvas_app.engine.api import (
     Cancelled,
     CancelToken,
@@ -42,18 +42,16 @@ class EngineSettings:
 def validate(request: GenerationRequest) -> None:
     """Raise InputError for a request that cannot run, before any model is loaded."""
     w, h = request.width, request.height
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise InputError(f"size {w}x{h} is not a positive multiple of 8")
-    if max(w, h) > MAX_FRAME_SIDE:
-        raise InputError(f"size {w}x{h} is too large: at most {MAX_FRAME_SIDE} pixels a side")
-    if not 1 <= request.steps <= 1000:
-        raise InputError(f"steps must be between 1 and 1000, not {request.steps}")
-    if not 1 <= request.batch <= 64:
-        raise InputError(f"batch must be between 1 and 64, not {request.batch}")
-    if request.guidance < 0:
-        raise InputError("guidance must not be negative")
-    if request.mode is not Mode.TXT2IMG and not 0.0 < request.strength <= 1.0:
-        raise InputError(f"strength must be in (0, 1], not {request.strength}")
+    # The same bounds every import of settings checks against (core.limits).
+    problem = (
+        limits.size_problem(w, h)
+        or limits.steps_problem(request.steps)
+        or limits.batch_problem(request.batch)
+        or limits.guidance_problem(request.guidance)
+        or (limits.strength_problem(request.strength) if request.mode is not Mode.TXT2IMG else None)
+    )
+    if problem:
+        raise InputError(problem)
     canonical_name(request.scheduler)
     if request.mode is Mode.TXT2IMG:
         return

@@ -10,6 +10,7 @@ from conftest import photo
 from PIL import Image
 
 from canvas_app.cli import main
+from canvas_app.core import limits
 from canvas_app.core.a1111 import Infotext, parse_infotext
 from canvas_app.core.image_metadata import PARAMETERS_KEY, REQUEST_KEY, RestoredSettings, read_settings
 from canvas_app.engine.api import GenerationRequest, Mode
@@ -171,3 +172,29 @@ def test_gui_is_the_default_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(canvas_app.app, "main", lambda argv: seen.append(list(argv)) or 0)
     assert main([]) == 0 and main(["gui", "--device", "cpu"]) == 0 and main(["x.canvas"]) == 0
     assert seen == [[], ["--device", "cpu"], ["x.canvas"]]
+
+
+@pytest.mark.parametrize(
+    ("changes", "ok"),
+    [
+        ({"steps": limits.MAX_STEPS}, True),
+        ({"steps": limits.MAX_STEPS + 1}, False),
+        ({"batch": limits.MAX_BATCH}, True),
+        ({"batch": limits.MAX_BATCH + 1}, False),
+        ({"guidance": limits.MAX_GUIDANCE}, True),
+        ({"guidance": float("nan")}, False),  # passed the old "not negative" check
+        ({"guidance": float("inf")}, False),
+        ({"width": 16384, "height": 8}, True),
+        ({"width": 16392, "height": 8}, False),
+    ],
+)
+def test_engine_checks_the_bounds_every_import_checks(changes: dict, ok: bool) -> None:
+    from canvas_app.engine.errors import InputError
+    from canvas_app.engine.local import validate
+
+    request = GenerationRequest(prompt="x", **changes)
+    if ok:
+        validate(request)
+    else:
+        with pytest.raises(InputError):
+            validate(request)
