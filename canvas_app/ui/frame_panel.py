@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.generation import MAX_SEED
+from canvas_app.core.limits import MAX_PROMPT_CHARS
 from canvas_app.core.request import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_STRENGTH, Mode
 from canvas_app.ui.generation import GenerationController, JobState
 from canvas_app.ui.models import SCHEDULERS, ModelEntry
@@ -217,8 +219,19 @@ class FramePanel(QWidget):
             self.refresh()
 
     def _text_edited(self) -> None:
-        if not self._loading:
-            self._commit_timer.start()
+        if self._loading:
+            return
+        for edit in (self.prompt, self.negative):
+            # QPlainTextEdit has no maxLength: cut what was typed or pasted past the cap (undoable).
+            if edit.document().characterCount() - 1 > MAX_PROMPT_CHARS:
+                cursor = edit.textCursor()
+                cursor.setPosition(MAX_PROMPT_CHARS)
+                cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+                cursor.removeSelectedText()
+                self.status.setText(
+                    f"A prompt holds at most {MAX_PROMPT_CHARS:,} characters; the rest was cut."
+                )
+        self._commit_timer.start()
 
     def commit_text(self) -> None:
         """Write pending prompt edits to the frame now (before a run, on focus loss)."""

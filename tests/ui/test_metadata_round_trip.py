@@ -13,7 +13,7 @@ from helpers import drag, make_window
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QAction, QDropEvent
+from PySide6.QtGui import QAction, QDropEvent, QGuiApplication
 
 from canvas_app.core import limits
 from canvas_app.core.a1111 import parse_infotext
@@ -165,3 +165,21 @@ def test_an_over_long_prompt_is_cut_with_a_notice(qtbot, window, tmp_path):
     frame = window.ws.doc.frame(window.ws.selected_frame_id)
     assert len(frame.prompt) == limits.MAX_PROMPT_CHARS == len(window.frame_panel.prompt.toPlainText())
     assert "cut to" in window.banner.text
+
+
+def test_pasting_a_huge_prompt_is_cut_at_the_cap(qtbot, window):
+    drag(window, "frame", [(0, 0), (128, 128)])
+    fid = window.ws.selected_frame_id
+    panel = window.frame_panel
+    QGuiApplication.clipboard().setText("word " * 400_000)  # two million characters
+    panel.prompt.setFocus()
+    start = time.perf_counter()
+    qtbot.keyClick(panel.prompt, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert time.perf_counter() - start < 10.0  # Qt inserts the whole paste before it is cut
+    assert len(panel.prompt.toPlainText()) == limits.MAX_PROMPT_CHARS
+    assert "at most" in panel.status.text()
+    panel.commit_text()
+    assert len(window.ws.doc.frame(fid).prompt) == limits.MAX_PROMPT_CHARS
+    # Typing at the cap adds nothing.
+    qtbot.keyClicks(panel.prompt, "xyz")
+    assert len(panel.prompt.toPlainText()) == limits.MAX_PROMPT_CHARS
