@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from canvas_app.core import limits
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.generation import MAX_SEED
-from canvas_app.core.limits import MAX_PROMPT_CHARS
 from canvas_app.core.request import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_STRENGTH, Mode
 from canvas_app.ui.generation import GenerationController, JobState
 from canvas_app.ui.models import SCHEDULERS, ModelEntry
@@ -67,9 +67,15 @@ class FramePanel(QWidget):
         self.add_model.addAction("Add model folder…", self.add_model_folder.emit)
         self.scheduler = QComboBox(objectName="scheduler")
         self.scheduler.addItems(SCHEDULERS)
-        self.steps = QSpinBox(minimum=1, maximum=150, value=DEFAULT_STEPS, objectName="steps")
+        self.steps = QSpinBox(
+            minimum=limits.MIN_STEPS, maximum=limits.MAX_STEPS, value=DEFAULT_STEPS, objectName="steps"
+        )
         self.guidance = QDoubleSpinBox(
-            minimum=0.0, maximum=30.0, singleStep=0.5, value=DEFAULT_GUIDANCE, objectName="guidance"
+            minimum=0.0,
+            maximum=limits.MAX_GUIDANCE,
+            singleStep=0.5,
+            value=DEFAULT_GUIDANCE,
+            objectName="guidance",
         )
         self.strength = QDoubleSpinBox(
             minimum=0.0, maximum=1.0, singleStep=0.05, value=DEFAULT_STRENGTH, objectName="strength"
@@ -78,7 +84,7 @@ class FramePanel(QWidget):
         self.seed = QDoubleSpinBox(minimum=0, maximum=MAX_SEED, decimals=0, objectName="seed")
         self.seed_lock = QCheckBox("lock", toolTip="Use this seed every time (unlocked: a new seed per run)")
         self.dice = QToolButton(text="Roll", toolTip="New random seed (locks it)")
-        self.batch = QSpinBox(minimum=1, maximum=16, value=1, objectName="batch")
+        self.batch = QSpinBox(minimum=limits.MIN_BATCH, maximum=limits.MAX_BATCH, value=1, objectName="batch")
         self.mode_label = QLabel(objectName="mode")
         self.mode_label.setWordWrap(True)
         self.generate_button = QPushButton("Generate", objectName="generate", toolTip="Ctrl+Enter")
@@ -223,13 +229,13 @@ class FramePanel(QWidget):
             return
         for edit in (self.prompt, self.negative):
             # QPlainTextEdit has no maxLength: cut what was typed or pasted past the cap (undoable).
-            if edit.document().characterCount() - 1 > MAX_PROMPT_CHARS:
+            if edit.document().characterCount() - 1 > limits.MAX_PROMPT_CHARS:
                 cursor = edit.textCursor()
-                cursor.setPosition(MAX_PROMPT_CHARS)
+                cursor.setPosition(limits.MAX_PROMPT_CHARS)
                 cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
                 cursor.removeSelectedText()
                 self.status.setText(
-                    f"A prompt holds at most {MAX_PROMPT_CHARS:,} characters; the rest was cut."
+                    f"A prompt holds at most {limits.MAX_PROMPT_CHARS:,} characters; the rest was cut."
                 )
         self._commit_timer.start()
 

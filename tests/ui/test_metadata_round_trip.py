@@ -120,7 +120,7 @@ def test_a1111_png_with_an_unknown_model_restores_the_rest_and_says_so(qtbot, wi
     info = PngInfo()
     info.add_text(
         PARAMETERS_KEY,
-        "a castle\nNegative prompt: ugly,\nblurry\nSteps: 30, Sampler: Euler a, Schedule type: Automatic, "
+        "a castle\nNegative prompt: ugly,\nblurry\nSteps: 300, Sampler: Euler a, Schedule type: Automatic, "
         "CFG scale: 7, Seed: 99, Size: 64x48, Model hash: 45dee52b, Model: v1-5-pruned-emaonly, "
         "Denoising strength: 9, Version: v1.10.1",
     )
@@ -129,7 +129,8 @@ def test_a1111_png_with_an_unknown_model_restores_the_rest_and_says_so(qtbot, wi
     _drop(window, path)
     frame = window.ws.doc.frame(window.ws.selected_frame_id)
     assert (frame.prompt, frame.negative_prompt) == ("a castle", "ugly,\nblurry")
-    assert (frame.seed, frame.steps, frame.guidance, frame.scheduler) == (99, 30, 7.0, "Euler a")
+    assert (frame.seed, frame.steps, frame.guidance, frame.scheduler) == (99, 300, 7.0, "Euler a")
+    assert window.frame_panel.steps.value() == 300  # the panel shows what the engine accepts
     assert (frame.w, frame.h, frame.model) == (64, 48, "builtin")
     assert frame.strength == 0.75  # 9 is out of range: not restored
     assert window.banner.isVisible()
