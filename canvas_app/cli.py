@@ -220,8 +220,9 @@ def _default(name: str) -> Any:
 
 
 def generate_png(args: argparse.Namespace) -> int:
+    from canvas_app.core.export import save_png
+    from canvas_app.core.image_metadata import png_text
     from canvas_app.engine.api import GenerationRequest, Mode, TilePlan
-    from canvas_app.engine.png_metadata import write_png
 
     # 1. Check everything before loading anything
     if args.frame:
@@ -289,9 +290,8 @@ def generate_png(args: argparse.Namespace) -> int:
     if finished is None:
         return EXIT_FAILED
     # 3. Write every candidate (each file atomically)
-    model_name = Path(model).stem if model != "builtin" else "builtin"
     for path, image, seed in zip(paths, finished.candidates, finished.seeds, strict=True):
-        write_png(path, image, request, seed, model_name)
+        save_png(path, image, png_text(request, seed))
         print(path)
     return 0
 

@@ -145,6 +145,14 @@ def export_image_png(
     return rect
 
 
+def save_png(
+    path: str | os.PathLike[str], array: np.ndarray, metadata: Mapping[str, str] | None = None
+) -> None:
+    """Write one image (e.g. a generated candidate) as a PNG with text chunks, atomically."""
+    data = encode_png(array, compress_level=6, metadata=metadata)
+    write_atomically(path, lambda fh: _write_bytes(fh, data))
+
+
 def export_image_ora(
     raster: TiledRaster, path: str | os.PathLike[str], layer_name: str = "Canvas", rect: Rect | None = None
 ) -> Rect:

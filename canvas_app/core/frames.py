@@ -7,19 +7,16 @@ import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from canvas_app.core.limits import MAX_FRAME_SIDE, check_settings
 from canvas_app.core.request import (
     BUILTIN_MODEL,
     DEFAULT_GUIDANCE,
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
     DEFAULT_STRENGTH,
-    check_settings,
 )
 
 SNAP = 8
-# The largest frame side: far beyond any model's reach, small enough that the crop of a frame
-# read from a (possibly hostile) file still fits in memory.
-MAX_FRAME_SIDE = 16384
 
 
 def snap(value: float) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
@@ -24,26 +23,6 @@ DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_STRENGTH = 0.75
 DEFAULT_SCHEDULER = "Euler a"
-# The ranges a generation accepts: the engine refuses anything outside them, so the frame and the
-# UI use the same numbers (see ``check_settings``). Strength 0 would change nothing: refused.
-MIN_STEPS, MAX_STEPS = 1, 1000
-MIN_BATCH, MAX_BATCH = 1, 64
-MIN_GUIDANCE = 0.0
-MIN_STRENGTH_EXCLUSIVE, MAX_STRENGTH = 0.0, 1.0
-
-
-def check_settings(steps: int, guidance: float, strength: float, batch: int) -> None:
-    """Raise ValueError naming the first setting outside the range a generation accepts."""
-    if not MIN_STEPS <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be between {MIN_STEPS} and {MAX_STEPS}, not {steps}")
-    if not MIN_BATCH <= batch <= MAX_BATCH:
-        raise ValueError(f"batch must be between {MIN_BATCH} and {MAX_BATCH}, not {batch}")
-    if not math.isfinite(guidance) or guidance < MIN_GUIDANCE:
-        raise ValueError(f"guidance must be a number of at least {MIN_GUIDANCE:g}, not {guidance}")
-    if not MIN_STRENGTH_EXCLUSIVE < strength <= MAX_STRENGTH:
-        raise ValueError(
-            f"strength must be above {MIN_STRENGTH_EXCLUSIVE:g} and at most {MAX_STRENGTH:g}, not {strength}"
-        )
 
 
 class Mode(str, Enum):

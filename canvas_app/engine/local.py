@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from canvas_app.core.frames import MAX_FRAME_SIDE
-from canvas_app.core.request import MAX_STRENGTH, check_settings
+from canvas_app.core import limits
 from canvas_app.engine.api import (
     Cancelled,
     CancelToken,
@@ -43,16 +42,16 @@ class EngineSettings:
 def validate(request: GenerationRequest) -> None:
     """Raise InputError for a request that cannot run, before any model is loaded."""
     w, h = request.width, request.height
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise InputError(f"size {w}x{h} is not a positive multiple of 8")
-    if max(w, h) > MAX_FRAME_SIDE:
-        raise InputError(f"size {w}x{h} is too large: at most {MAX_FRAME_SIDE} pixels a side")
-    # txt2img ignores strength: any value in range stands in for it.
-    strength = request.strength if request.mode is not Mode.TXT2IMG else MAX_STRENGTH
-    try:
-        check_settings(request.steps, request.guidance, strength, request.batch)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    # The same bounds every import of settings checks against (core.limits).
+    problem = (
+        limits.size_problem(w, h)
+        or limits.steps_problem(request.steps)
+        or limits.batch_problem(request.batch)
+        or limits.guidance_problem(request.guidance)
+        or (limits.strength_problem(request.strength) if request.mode is not Mode.TXT2IMG else None)
+    )
+    if problem:
+        raise InputError(problem)
     canonical_name(request.scheduler)
     if request.mode is Mode.TXT2IMG:
         return

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from canvas_app.core.document import Document
+from canvas_app.core.image_metadata import export_text
 from canvas_app.core.project_file import EXTENSION, export_ora, export_png, load_project, save_project
 from canvas_app.ui.settings import Settings
 from canvas_app.ui.workspace import Workspace
@@ -140,21 +141,24 @@ class DocumentIO(QObject):
         return True
 
     def export_png(self, selection_only: bool = False) -> bool:
-        rect = None
+        frame_id = None
         if selection_only:
             frame = self.doc.frames.get(self.ws.selected_frame_id)
             if frame is None:
                 self.error.emit("Select a frame to export just that part.")
                 return False
-            rect = frame.rect
-        if rect is None and self.doc.image.bounds() is None:
+            rect, frame_id = frame.rect, frame.id
+        else:
+            rect = self.doc.image.bounds()
+        if rect is None:
             self.error.emit("Nothing to export: the canvas is empty.")
             return False
         path = self.dialogs.save_path("Export PNG", "PNG image (*.png)", self._suggest(".png"))
         if not path:
             return False
         try:
-            export_png(self.doc, path, rect)
+            # The settings of the latest generation in the exported area travel with the image.
+            export_png(self.doc, path, rect, export_text(self.doc, rect, frame_id))
         except (OSError, ValueError) as exc:
             self.error.emit(f"Could not export {Path(path).name}: {exc}")
             return False

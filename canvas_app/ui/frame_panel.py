@@ -6,7 +6,7 @@ import random
 from dataclasses import replace
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,17 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from canvas_app.core import limits
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.generation import MAX_SEED
-from canvas_app.core.request import (
-    MAX_BATCH,
-    MAX_STEPS,
-    MAX_STRENGTH,
-    MIN_BATCH,
-    MIN_GUIDANCE,
-    MIN_STEPS,
-    Mode,
-)
+from canvas_app.core.request import Mode
 from canvas_app.ui.generation import GenerationController, JobState
 from canvas_app.ui.model_picker import SCHEDULERS, ModelEntry
 from canvas_app.ui.workspace import Workspace
@@ -41,7 +34,6 @@ from canvas_app.ui.workspace import Workspace
 COMMIT_DELAY_MS = 400
 # The smallest strength the box offers: the engine refuses 0 (it would change nothing).
 STRENGTH_STEP = 0.01
-MAX_GUIDANCE_UI = 50.0
 # The settings a new frame takes from the panel when none is selected (everything but place and id).
 FRAME_SETTINGS = (
     "prompt",
@@ -99,12 +91,16 @@ class FramePanel(QWidget):
         self.add_model.addAction("Add model folder…", self.add_model_folder.emit)
         self.scheduler = QComboBox(objectName="scheduler")
         self.scheduler.addItems(SCHEDULERS)
-        self.steps = QSpinBox(minimum=MIN_STEPS, maximum=MAX_STEPS, objectName="steps")
+        self.steps = QSpinBox(minimum=limits.MIN_STEPS, maximum=limits.MAX_STEPS, objectName="steps")
         self.guidance = QDoubleSpinBox(
-            minimum=MIN_GUIDANCE, maximum=MAX_GUIDANCE_UI, singleStep=0.5, objectName="guidance"
+            minimum=limits.MIN_GUIDANCE, maximum=limits.MAX_GUIDANCE, singleStep=0.5, objectName="guidance"
         )
         self.strength = QDoubleSpinBox(
-            minimum=STRENGTH_STEP, maximum=MAX_STRENGTH, singleStep=0.05, decimals=2, objectName="strength"
+            minimum=STRENGTH_STEP,
+            maximum=limits.MAX_STRENGTH,
+            singleStep=0.05,
+            decimals=2,
+            objectName="strength",
         )
         # A double spin box with no decimals: seeds go up to 2**32 - 1, past QSpinBox's int range.
         # -1 reads "random": no run yet, so no seed to show.
@@ -112,7 +108,7 @@ class FramePanel(QWidget):
         self.seed.setSpecialValueText("random")
         self.seed_lock = QCheckBox("lock", toolTip="Use this seed every time (unlocked: a new seed per run)")
         self.dice = QToolButton(text="Roll", toolTip="New random seed (locks it)")
-        self.batch = QSpinBox(minimum=MIN_BATCH, maximum=MAX_BATCH, objectName="batch")
+        self.batch = QSpinBox(minimum=limits.MIN_BATCH, maximum=limits.MAX_BATCH, objectName="batch")
         self.mode_label = QLabel(objectName="mode")
         self.mode_label.setWordWrap(True)
         self.generate_button = QPushButton("Generate", objectName="generate", toolTip="Ctrl+Enter")
@@ -288,8 +284,19 @@ class FramePanel(QWidget):
 
     def _text_edited(self) -> None:
         self._update_prompt_note()
-        if not self._loading:
-            self._commit_timer.start()
+        if self._loading:
+            return
+        for edit in (self.prompt, self.negative):
+            # QPlainTextEdit has no maxLength: cut what was typed or pasted past the cap (undoable).
+            if edit.document().characterCount() - 1 > limits.MAX_PROMPT_CHARS:
+                cursor = edit.textCursor()
+                cursor.setPosition(limits.MAX_PROMPT_CHARS)
+                cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+                cursor.removeSelectedText()
+                self.status.setText(
+                    f"A prompt holds at most {limits.MAX_PROMPT_CHARS:,} characters; the rest was cut."
+                )
+        self._commit_timer.start()
 
     def _update_prompt_note(self) -> None:
         self.prompt_note.setVisible(not self.prompt.toPlainText().strip())

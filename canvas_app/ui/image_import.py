@@ -1,10 +1,10 @@
 """Images coming in: dropped files and pasted images float over the canvas, movable, until they
-are committed (Enter) or cancelled (Esc). PNG generation metadata can be restored into a frame."""
+are committed (Enter) or cancelled (Esc). An image's generation settings (read and checked by
+``core.image_metadata``) can be restored into a frame over it."""
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,9 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QCursor, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem
 
-from canvas_app.core.frames import snap
+from canvas_app.core.frames import PromptFrame, snap
 from canvas_app.core.image_io import ImageReadError, read_image
-from canvas_app.core.request import GenerationRequest
+from canvas_app.core.image_metadata import RestoredSettings, match_model, model_label
 from canvas_app.ui.canvas_view import PointerEvent, ToolDrag
 from canvas_app.ui.qimage import array_to_qimage
 from canvas_app.ui.tools import Tool
@@ -37,65 +37,37 @@ def load_image_file(path: str | Path) -> tuple[np.ndarray, dict[str, str]]:
         raise ImportError_(str(exc)) from None
 
 
-_A1111_FIELDS = {
-    "Steps": "steps",
-    "Sampler": "scheduler",
-    "CFG scale": "guidance",
-    "Seed": "seed",
-    "Denoising strength": "strength",
-}
-
-
-def parse_generation_metadata(meta: dict[str, str]) -> dict[str, Any] | None:
-    """Frame settings from PNG metadata: our own request JSON, or Automatic1111's "parameters"
-    text. None when the image carries none."""
-    text = meta.get("parameters") or meta.get("canvas_app.request") or ""
-    if not text.strip():
-        return None
-    if text.lstrip().startswith("{"):
-        try:
-            req = GenerationRequest.from_json(text)
-        except (ValueError, TypeError):
-            return None
-        return dict(
-            prompt=req.prompt,
-            negative_prompt=req.negative_prompt,
-            seed=req.seed,
-            steps=req.steps,
-            guidance=req.guidance,
-            strength=req.strength,
-            scheduler=req.scheduler,
-            model=req.model,
-        )
-    return _parse_a1111(text)
-
-
-def _parse_a1111(text: str) -> dict[str, Any] | None:
-    lines = text.strip().split("\n")
-    settings_line = lines[-1] if lines and "Steps:" in lines[-1] else ""
-    body = lines[:-1] if settings_line else lines
-    prompt_lines, negative = [], ""
-    for line in body:
-        if line.startswith("Negative prompt:"):
-            negative = line[len("Negative prompt:") :].strip()
+def restore_frame(
+    settings: RestoredSettings,
+    image_pos: tuple[int, int],
+    image_size: tuple[int, int],
+    models: Iterable[tuple[str, str]],
+    fallback_model: str,
+) -> tuple[PromptFrame, list[str]]:
+    """The frame a dropped image's settings describe, over the image at ``image_pos``, and notices
+    for the user. ``models``: the picker's (label, model) pairs; the image's model is used when it
+    names one of them, else ``fallback_model``."""
+    notices = list(settings.notices)
+    values: dict[str, Any] = dict(settings.values)
+    values["model"] = fallback_model
+    if settings.model:
+        found = match_model(settings.model, models)
+        if found is not None:
+            values["model"] = found
         else:
-            prompt_lines.append(line)
-    out: dict[str, Any] = {"prompt": "\n".join(prompt_lines).strip(), "negative_prompt": negative}
-    for key, value in re.findall(r"([A-Za-z ]+):\s*([^,]+)", settings_line):
-        name = _A1111_FIELDS.get(key.strip())
-        if name is None:
-            continue
-        try:
-            out[name] = {"steps": int, "seed": int, "guidance": float, "strength": float}.get(name, str)(
-                value.strip()
+            notices.append(
+                f"the image was made with the model {model_label(settings.model)[:200]!r}, which is not in "
+                "the model list (add it with + next to Model); the frame uses "
+                f"{model_label(fallback_model)!r}"
             )
-        except ValueError:
-            continue
-    return out if out["prompt"] else None
-
-
-def describe_settings(settings: dict[str, Any]) -> str:
-    return json.dumps({k: settings[k] for k in ("prompt", "seed", "steps") if k in settings})
+    x, y = image_pos
+    if settings.size is not None:
+        (ox, oy), (w, h) = settings.origin, settings.size
+        rect = (snap(x + ox), snap(y + oy), w, h)
+    else:
+        rect = frame_rect_for_image(x, y, *image_size)
+    frame = PromptFrame(*rect, prompt=settings.prompt, negative_prompt=settings.negative_prompt, **values)
+    return frame, notices
 
 
 class FloatingImage(QGraphicsPixmapItem):

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from canvas_app.core.brush import BrushSettings
 from canvas_app.core.document import Document
 from canvas_app.core.frames import PromptFrame, snap
+from canvas_app.core.image_metadata import MetadataError, read_settings
 from canvas_app.core.request import BUILTIN_MODEL
 from canvas_app.ui import refcount_guard
 from canvas_app.ui.autosave import Autosaver
@@ -37,10 +38,8 @@ from canvas_app.ui.image_import import (
     IMAGE_SUFFIXES,
     ImportError_,
     PlaceTool,
-    describe_settings,
-    frame_rect_for_image,
     load_image_file,
-    parse_generation_metadata,
+    restore_frame,
 )
 from canvas_app.ui.model_picker import list_models, native_size
 from canvas_app.ui.qimage import qimage_to_array
@@ -445,22 +444,31 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("The clipboard holds no image.", 4000)
 
     def _offer_metadata(self, meta: dict, w: int, h: int) -> None:
-        settings = parse_generation_metadata(meta)
+        try:
+            settings = read_settings(meta)
+        except MetadataError as exc:
+            self.show_error(f"The image's generation settings were not restored: {exc}.")
+            return
         if settings is None:
             return
-        text = f"This image carries generation settings: {describe_settings(settings)}. Restore them into a frame?"
+        text = (
+            f"This image carries generation settings:\n\n{settings.summary()}\n\nRestore them into a frame?"
+        )
         if not self.io.dialogs.ask_yes_no("Restore settings", text):
             return
         floating = self.place_tool.floating
         pos = floating.pos() if floating is not None else QPointF(0, 0)
-        x, y, fw, fh = frame_rect_for_image(int(pos.x()), int(pos.y()), w, h)
-        clean = {k: v for k, v in settings.items() if k in PromptFrame.__dataclass_fields__}
+        models = [(e.label, e.model) for e in list_models(self.settings.added_models())]
+        fallback = str(self.frame_panel.new_frame_settings().get("model", BUILTIN_MODEL))
         try:
-            frame = self.ws.doc.add_frame(PromptFrame(x=x, y=y, w=fw, h=fh, **clean))
+            frame, notices = restore_frame(settings, (int(pos.x()), int(pos.y())), (w, h), models, fallback)
+            self.ws.doc.add_frame(frame)
         except (TypeError, ValueError) as exc:
             self.show_error(f"The image's settings could not be restored: {exc}")
             return
         self.ws.select_frame(frame.id)
+        if notices:
+            self.show_error("Settings restored, except: " + "; ".join(notices) + ".")
 
     # -- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

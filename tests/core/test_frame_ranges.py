@@ -1,11 +1,11 @@
-"""A prompt frame accepts exactly the settings a generation accepts (core.request.check_settings)."""
+"""A prompt frame accepts exactly the settings a generation accepts (core.limits.check_settings)."""
 
 from __future__ import annotations
 
 import pytest
 
 from canvas_app.core.frames import PromptFrame
-from canvas_app.core.request import MAX_BATCH, MAX_STEPS
+from canvas_app.core.limits import MAX_BATCH, MAX_STEPS
 
 
 @pytest.mark.parametrize(

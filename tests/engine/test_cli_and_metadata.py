@@ -10,37 +10,20 @@ from conftest import photo
 from PIL import Image
 
 from canvas_app.cli import main
+from canvas_app.core import limits
+from canvas_app.core.a1111 import Infotext, parse_infotext
+from canvas_app.core.image_metadata import PARAMETERS_KEY, REQUEST_KEY, RestoredSettings, read_settings
 from canvas_app.engine.api import GenerationRequest, Mode
-from canvas_app.engine.png_metadata import a1111_parameters, parse_parameters, read_png_metadata, write_png
 
 
-def test_a1111_parameters_round_trip(tmp_path: Path) -> None:
-    request = GenerationRequest(
-        prompt="a cat, on a mat\nsecond line",
-        negative_prompt="blurry, dark",
-        steps=12,
-        guidance=6.5,
-        scheduler="DPM++ 2M Karras",
-        width=192,
-        height=128,
-        model="builtin",
-        mode=Mode.TXT2IMG,
-    )
-    text = a1111_parameters(request, seed=77)
-    assert "Negative prompt: blurry, dark" in text
-    assert (
-        "Steps: 12, Sampler: DPM++ 2M Karras, CFG scale: 6.5, Seed: 77, Size: 192x128, Model: builtin" in text
-    )
-    parsed = parse_parameters(text)
-    assert parsed["prompt"] == request.prompt and parsed["negative_prompt"] == "blurry, dark"
-    assert parsed["Seed"] == "77" and parsed["Sampler"] == "DPM++ 2M Karras"
-
-    path = tmp_path / "out.png"
-    write_png(path, photo(32, 24), request.with_changes(batch=3, seed=70), seed=77)
-    params, stored = read_png_metadata(path)
-    assert params["Seed"] == "77"
-    assert stored == request.with_changes(seed=77, batch=1)
-    assert list(tmp_path.iterdir()) == [path]
+def read_png_metadata(path: Path) -> tuple[Infotext, RestoredSettings, GenerationRequest]:
+    """(the A1111 text parsed, the settings the app restores, our stored request) of a PNG."""
+    with Image.open(path) as img:
+        img.load()
+        text = dict(img.text)  # type: ignore[attr-defined]
+    settings = read_settings(text)
+    assert settings is not None
+    return parse_infotext(text[PARAMETERS_KEY]), settings, GenerationRequest.from_json(text[REQUEST_KEY])
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -73,9 +56,14 @@ def test_generate_writes_pngs_with_metadata(tmp_path: Path, sd8: str, capsys) ->
     assert code == 0
     files = sorted(tmp_path.iterdir())
     assert [f.name for f in files] == ["cat-1.png", "cat-2.png"]
-    params, request = read_png_metadata(files[1])
-    assert params["Seed"] == "6" and params["Sampler"] == "Euler" and params["Size"] == "64x64"
-    assert request is not None and request.seed == 6 and request.prompt == "a cat"
+    params, settings, request = read_png_metadata(files[1])
+    assert params.prompt == "a cat"
+    assert params.fields["Seed"] == "6" and params.fields["Sampler"] == "Euler"
+    assert params.fields["Schedule type"] == "Automatic" and params.fields["Size"] == "64x64"
+    assert params.fields["Model"] == Path(sd8).name
+    assert request.seed == 6 and request.prompt == "a cat" and request.batch == 1
+    assert request.model == sd8 and request.init_image is None
+    assert settings.values["seed"] == 6 and settings.values["scheduler"] == "Euler"
     with Image.open(files[0]) as img:
         assert img.size == (64, 64)
 
@@ -102,8 +90,9 @@ def test_generate_inpaints_with_init_and_mask(tmp_path: Path, sd8: str, capsys) 
         str(out),
     )
     assert code == 0
-    params, request = read_png_metadata(out)
-    assert request.mode is Mode.INPAINT and "Denoising strength" in params
+    params, settings, request = read_png_metadata(out)
+    assert request.mode is Mode.INPAINT and params.fields["Denoising strength"] == "1"
+    assert settings.values["strength"] == 1.0
     result = np.asarray(Image.open(out))
     assert np.array_equal(result[48:, 48:], photo(64, 64)[48:, 48:])
 
@@ -183,3 +172,29 @@ def test_gui_is_the_default_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(canvas_app.app, "main", lambda argv: seen.append(list(argv)) or 0)
     assert main([]) == 0 and main(["gui", "--device", "cpu"]) == 0 and main(["x.canvas"]) == 0
     assert seen == [[], ["--device", "cpu"], ["x.canvas"]]
+
+
+@pytest.mark.parametrize(
+    ("changes", "ok"),
+    [
+        ({"steps": limits.MAX_STEPS}, True),
+        ({"steps": limits.MAX_STEPS + 1}, False),
+        ({"batch": limits.MAX_BATCH}, True),
+        ({"batch": limits.MAX_BATCH + 1}, False),
+        ({"guidance": limits.MAX_GUIDANCE}, True),
+        ({"guidance": float("nan")}, False),  # passed the old "not negative" check
+        ({"guidance": float("inf")}, False),
+        ({"width": 16384, "height": 8}, True),
+        ({"width": 16392, "height": 8}, False),
+    ],
+)
+def test_engine_checks_the_bounds_every_import_checks(changes: dict, ok: bool) -> None:
+    from canvas_app.engine.errors import InputError
+    from canvas_app.engine.local import validate
+
+    request = GenerationRequest(prompt="x", **changes)
+    if ok:
+        validate(request)
+    else:
+        with pytest.raises(InputError):
+            validate(request)

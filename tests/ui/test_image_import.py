@@ -7,13 +7,8 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from canvas_app.core.request import GenerationRequest
-from canvas_app.ui.image_import import (
-    ImportError_,
-    frame_rect_for_image,
-    load_image_file,
-    parse_generation_metadata,
-)
+from canvas_app.core.image_metadata import RestoredSettings
+from canvas_app.ui.image_import import ImportError_, frame_rect_for_image, load_image_file, restore_frame
 
 
 def test_load_image_file_reads_rgba_and_text(tmp_path):
@@ -33,35 +28,28 @@ def test_load_image_file_refuses_garbage(tmp_path):
         load_image_file(tmp_path / "x.png")
 
 
-def test_parse_our_request_json():
-    req = GenerationRequest(prompt="a cat", negative_prompt="blur", seed=9, steps=7, guidance=3.5)
-    settings = parse_generation_metadata({"parameters": req.to_json(include_pixels=False)})
-    assert settings is not None
-    assert (settings["prompt"], settings["negative_prompt"], settings["seed"], settings["steps"]) == (
+def test_restore_frame_places_the_generation_over_the_image():
+    settings = RestoredSettings(
         "a cat",
         "blur",
-        9,
-        7,
+        {"seed": 9, "steps": 7},
+        size=(64, 32),
+        origin=(16, 8),
+        model="/elsewhere/SD15.safetensors",
     )
+    models = [("Built-in", "builtin"), ("sd15", "/m/sd15.safetensors")]
+    frame, notices = restore_frame(settings, (100, 200), (300, 300), models, "builtin")
+    assert (frame.x, frame.y, frame.w, frame.h) == (112, 208, 64, 32)
+    assert (frame.prompt, frame.negative_prompt, frame.seed, frame.steps) == ("a cat", "blur", 9, 7)
+    assert frame.model == "/m/sd15.safetensors" and notices == []
 
 
-def test_parse_a1111_parameters():
-    text = "a castle on a hill\nNegative prompt: ugly, blurry\nSteps: 30, Sampler: Euler a, CFG scale: 7.5, Seed: 123, Size: 512x512"
-    settings = parse_generation_metadata({"parameters": text})
-    assert settings == {
-        "prompt": "a castle on a hill",
-        "negative_prompt": "ugly, blurry",
-        "steps": 30,
-        "scheduler": "Euler a",
-        "guidance": 7.5,
-        "seed": 123,
-    }
-
-
-def test_parse_nothing():
-    assert parse_generation_metadata({}) is None
-    assert parse_generation_metadata({"parameters": "{not json"}) is None
-    assert parse_generation_metadata({"Software": "GIMP"}) is None
+def test_restore_frame_without_size_covers_the_image_and_names_a_missing_model():
+    settings = RestoredSettings("a cat", model="dreamy", notices=("steps 0 refused",))
+    frame, notices = restore_frame(settings, (3, 5), (100, 50), [("Built-in", "builtin")], "/m/other")
+    assert (frame.x, frame.y, frame.w, frame.h) == (0, 8, 104, 48)
+    assert frame.model == "/m/other"
+    assert notices[0] == "steps 0 refused" and "'dreamy'" in notices[1] and "'other'" in notices[1]
 
 
 def test_frame_rect_for_image_snaps_to_grid():
