@@ -21,11 +21,11 @@ import numpy as np
 
 from canvas_app.core.document import Document
 from canvas_app.core.frames import SNAP, Patch, PromptFrame
+from canvas_app.core.limits import MAX_SEED
 from canvas_app.core.raster import Rect
 from canvas_app.core.request import GenerationRequest, Mode
 
 DEFAULT_CONTEXT_PADDING = 32
-MAX_SEED = 2**32 - 1
 
 
 def mode_for_frame(doc: Document, frame: PromptFrame) -> Mode:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from canvas_app.core.frames import MAX_FRAME_SIDE
+from canvas_app.core.limits import MAX_BATCH, MAX_GUIDANCE, MAX_STEPS
 from canvas_app.engine.api import (
     Cancelled,
     CancelToken,
@@ -46,12 +47,12 @@ def validate(request: GenerationRequest) -> None:
         raise InputError(f"size {w}x{h} is not a positive multiple of 8")
     if max(w, h) > MAX_FRAME_SIDE:
         raise InputError(f"size {w}x{h} is too large: at most {MAX_FRAME_SIDE} pixels a side")
-    if not 1 <= request.steps <= 1000:
-        raise InputError(f"steps must be between 1 and 1000, not {request.steps}")
-    if not 1 <= request.batch <= 64:
-        raise InputError(f"batch must be between 1 and 64, not {request.batch}")
-    if request.guidance < 0:
-        raise InputError("guidance must not be negative")
+    if not 1 <= request.steps <= MAX_STEPS:
+        raise InputError(f"steps must be between 1 and {MAX_STEPS}, not {request.steps}")
+    if not 1 <= request.batch <= MAX_BATCH:
+        raise InputError(f"batch must be between 1 and {MAX_BATCH}, not {request.batch}")
+    if not 0 <= request.guidance <= MAX_GUIDANCE:
+        raise InputError(f"guidance must be between 0 and {MAX_GUIDANCE:g}, not {request.guidance}")
     if request.mode is not Mode.TXT2IMG and not 0.0 < request.strength <= 1.0:
         raise InputError(f"strength must be in (0, 1], not {request.strength}")
     canonical_name(request.scheduler)
