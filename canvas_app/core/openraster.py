@@ -85,15 +85,32 @@ def read_openraster(source: str | IO[bytes], name: str, max_bytes: int | None = 
     max_bytes = default_pixel_memory_bytes() if max_bytes is None else max_bytes
     try:
         zf = zipfile.ZipFile(source)
+    except FileNotFoundError:
+        raise OpenRasterError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise OpenRasterError(f"{name} is a folder, not an OpenRaster image") from None
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise OpenRasterError(
-            f"{name} is damaged or incomplete: not a complete zip archive ({exc})"
-        ) from None
+        if _starts_like_zip(source):
+            raise OpenRasterError(
+                f"{name} is damaged or incomplete: it ends before the end of its zip archive ({exc})"
+            ) from None
+        raise OpenRasterError(f"{name} is not an OpenRaster image (not a zip archive)") from None
     try:
         with zf:
             return _read(zf, name, max_bytes)
     except MemoryError:
         raise OpenRasterError(f"{name} needs more memory than is free to open it") from None
+
+
+def _starts_like_zip(source: str | IO[bytes]) -> bool:
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as fh:
+                return fh.read(4) == b"PK\x03\x04"
+        source.seek(0)
+        return source.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _read(zf: zipfile.ZipFile, name: str, max_bytes: int) -> OpenRasterImage:
