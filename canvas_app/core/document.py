@@ -61,6 +61,8 @@ class DocumentEvents:
     availability), ``view_changed()``. Emitted on the thread that edits the document."""
 
     def __init__(self) -> None:
+        # What loading this document repaired (a prompt cut to the cap, ...), for the window to say.
+        self.load_notices: list[str] = []
         self.pixels_changed = Event("pixels_changed")
         self.mask_changed = Event("mask_changed")
         self.frames_changed = Event("frames_changed")

@@ -1,18 +1,27 @@
-"""The ``.canvas`` project file: a zip that stays OpenRaster-shaped where it can.
+"""The ``.canvas`` project file: an OpenRaster image that carries our sparse canvas inside.
 
-Layout (format version 1)::
+Layout (format version 1, container 2)::
 
-    mimetype                    "application/x-canvas-app-project", first entry, stored
-    stack.xml                   OpenRaster stack with one layer showing mergedimage.png
-    mergedimage.png             the content bounds, scaled down to at most 1024 px a side
+    mimetype                    "image/openraster", first entry, stored (as OpenRaster requires)
+    canvas/mimetype             "application/x-canvas-app-project", second entry, stored: what
+                                tells our projects from other OpenRaster files (and lets file
+                                managers sniff it at a fixed offset)
+    mergedimage.png             the content bounds at full size, streamed from the tiles; also the
+                                one layer of stack.xml, so Krita and GIMP open the canvas at full
+                                resolution (beyond FULL_VIEW_MAX_SIDE it is a scaled-down view)
+    stack.xml                   OpenRaster stack with that layer
     Thumbnails/thumbnail.png    at most 256 px a side
     canvas/document.json        format version, tile lists, frames, patches, view, metadata
     canvas/image/<tx>_<ty>.png  RGBA tiles of the image (256x256), only painted ones
     canvas/mask/<tx>_<ty>.png   L tiles of the mask
 
+Container 1 (canvas-app 0.1) had "application/x-canvas-app-project" as its first entry and a
+preview of at most 1024 px; it still loads.
+
 Saving writes the whole archive aside and renames it over the old file (see ``write_atomically``).
-Loading trusts nothing: it checks names, sizes, versions and shapes before it decodes, and raises
-``ProjectError`` with a message a person can act on.
+Loading trusts nothing: it checks names, sizes, counts, ranges and versions before it builds
+anything (bounds in ``core/limits.py``), and raises ``ProjectError`` with a message a person can
+act on.
 """
 
 from __future__ import annotations
@@ -27,12 +36,12 @@ import zipfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
-from xml.sax.saxutils import quoteattr
+from typing import IO
 
 import numpy as np
 from PIL import Image
 
+from canvas_app.core import limits
 from canvas_app.core.document import Document, DocumentSnapshot
 from canvas_app.core.export import (
     encode_png,
@@ -42,26 +51,41 @@ from canvas_app.core.export import (
     tiles_bounds,
     write_atomically,
 )
-from canvas_app.core.frames import Patch, PromptFrame, ViewState
+from canvas_app.core.openraster import (
+    MERGED_PNG,
+    ORA_MIMETYPE,
+    STACK_XML,
+    THUMBNAIL_PNG,
+    stack_xml,
+    write_png_stream,
+)
+from canvas_app.core.project_checks import (
+    DOCUMENT_JSON,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    OpenRasterNotProjectError,
+    ProjectError,
+    check_entries,
+    check_header,
+    document_parts,
+    parse_document_json,
+    tile_keys,
+)
 from canvas_app.core.raster import TILE_SIZE, MaskRaster, Rect, TiledRaster, TileKey
 
 MIMETYPE = "application/x-canvas-app-project"
-FORMAT_NAME = "canvas-app-project"
-FORMAT_VERSION = 1
+MANIFEST = "canvas/mimetype"
 EXTENSION = ".canvas"
-DOCUMENT_JSON = "canvas/document.json"
-MERGED_MAX_SIDE = 1024
+# Beyond this the OpenRaster view of the canvas is scaled down to MERGED_MAX_SIDE (a sparse canvas
+# can span millions of pixels); the tiles always keep every pixel.
+FULL_VIEW_MAX_SIDE = 32768
+FULL_VIEW_MAX_PIXELS = 2**28
+MERGED_MAX_SIDE = 4096
 THUMB_MAX_SIDE = 256
 
-# Limits applied while loading, so a hostile or broken file cannot exhaust memory.
-MAX_ENTRIES = 500_000
+# Limits applied while loading, so a hostile or broken file cannot exhaust memory or time.
 MAX_JSON_BYTES = 64 * 2**20
-DEFAULT_MAX_LOAD_BYTES = 8 * 2**30
 _TILE_NAME = re.compile(r"^canvas/(image|mask)/(-?\d+)_(-?\d+)\.png$")
-
-
-class ProjectError(ValueError):
-    """A project file that cannot be read; the message says what is wrong with it."""
 
 
 # -- saving ---------------------------------------------------------------------------------------
@@ -158,16 +182,14 @@ def _write_archive(snap: DocumentSnapshot, fh: IO[bytes], compress_level: int) -
     }
     bounds = tiles_bounds(snap.image_tiles)
     with zipfile.ZipFile(fh, "w") as zf:
-        # OpenRaster readers sniff the first entry: it must be "mimetype", uncompressed.
-        zf.writestr(zipfile.ZipInfo("mimetype"), MIMETYPE, compress_type=zipfile.ZIP_STORED)
-        merged, thumb = _previews(snap.image_tiles, bounds)
-        zf.writestr(
-            "stack.xml", _stack_xml(merged.shape[1], merged.shape[0]), compress_type=zipfile.ZIP_DEFLATED
-        )
-        zf.writestr("mergedimage.png", encode_png(merged, compress_level), compress_type=zipfile.ZIP_STORED)
-        zf.writestr(
-            "Thumbnails/thumbnail.png", encode_png(thumb, compress_level), compress_type=zipfile.ZIP_STORED
-        )
+        # OpenRaster readers sniff the first entry: it must be "mimetype", uncompressed. Our own
+        # type follows as the second stored entry, at a fixed offset too.
+        zf.writestr(zipfile.ZipInfo("mimetype"), ORA_MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        zf.writestr(zipfile.ZipInfo(MANIFEST), MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        w, h = _write_view(zf, snap.image_tiles, bounds, compress_level)
+        zf.writestr(STACK_XML, stack_xml(w, h, [("Canvas", MERGED_PNG, 0, 0)]), zipfile.ZIP_DEFLATED)
+        thumb = render_overview(snap.image_tiles, bounds, THUMB_MAX_SIDE) if bounds else _EMPTY
+        zf.writestr(THUMBNAIL_PNG, encode_png(thumb, compress_level), compress_type=zipfile.ZIP_STORED)
         zf.writestr(
             DOCUMENT_JSON, json.dumps(meta, indent=1, sort_keys=True), compress_type=zipfile.ZIP_DEFLATED
         )
@@ -184,114 +206,156 @@ def _write_archive(snap: DocumentSnapshot, fh: IO[bytes], compress_level: int) -
                     zf.writestr(_tile_name(layer, key), data, compress_type=zipfile.ZIP_STORED)
 
 
-def _previews(tiles: Mapping[TileKey, np.ndarray], bounds: Rect | None) -> tuple[np.ndarray, np.ndarray]:
+_EMPTY = np.zeros((1, 1, 4), np.uint8)
+
+
+def full_view_fits(bounds: Rect) -> bool:
+    """Whether the OpenRaster view of content with these bounds is written at full size."""
+    w, h = bounds[2], bounds[3]
+    return max(w, h) <= FULL_VIEW_MAX_SIDE and w * h <= FULL_VIEW_MAX_PIXELS
+
+
+def _write_view(
+    zf: zipfile.ZipFile, tiles: Mapping[TileKey, np.ndarray], bounds: Rect | None, compress_level: int
+) -> tuple[int, int]:
+    """Write mergedimage.png, the image other programs show; returns its size."""
     if bounds is None:
-        empty = np.zeros((1, 1, 4), np.uint8)
-        return empty, empty
-    merged = render_overview(tiles, bounds, MERGED_MAX_SIDE)
-    thumb = Image.fromarray(merged, "RGBA")
-    thumb.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE))
-    return merged, np.asarray(thumb)
-
-
-def _stack_xml(w: int, h: int) -> str:
-    return (
-        "<?xml version='1.0' encoding='UTF-8'?>\n"
-        f'<image version="0.0.3" w="{w}" h="{h}" xres="72" yres="72">\n'
-        ' <stack composite-op="svg:src-over" opacity="1" name="root" visibility="visible">\n'
-        f'  <layer composite-op="svg:src-over" opacity="1" name={quoteattr("Canvas")} '
-        'src="mergedimage.png" visibility="visible" x="0" y="0"/>\n'
-        " </stack>\n</image>\n"
-    )
+        zf.writestr(MERGED_PNG, encode_png(_EMPTY, compress_level), compress_type=zipfile.ZIP_STORED)
+        return 1, 1
+    if not full_view_fits(bounds):
+        merged = render_overview(tiles, bounds, MERGED_MAX_SIDE)
+        zf.writestr(MERGED_PNG, encode_png(merged, compress_level), compress_type=zipfile.ZIP_STORED)
+        return merged.shape[1], merged.shape[0]
+    w, h = bounds[2], bounds[3]
+    info = zipfile.ZipInfo(MERGED_PNG, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    # Streamed: the PNG never sits in memory whole. Zip64 only where it could pass 2 GiB.
+    with zf.open(info, "w", force_zip64=w * h * 4 > 2**31 - 2**26) as member:
+        write_png_stream(member, tiles, bounds, compress_level)
+    return w, h
 
 
 # -- loading --------------------------------------------------------------------------------------
-def load_project(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_LOAD_BYTES) -> Document:
+def load_project(path: str | os.PathLike[str], max_bytes: int | None = None) -> Document:
     """Read a ``.canvas`` file into a new, unmodified Document. ``max_bytes`` bounds the memory
-    the decoded tiles may take. Raises ``ProjectError`` for anything malformed; never writes."""
+    the decoded tiles may take (default: half of this machine's memory). Raises ``ProjectError``
+    for anything malformed or too large; never writes."""
     path = Path(path)
+    budget = limits.default_pixel_memory_bytes() if max_bytes is None else max_bytes
     try:
         with open(path, "rb") as fh:
-            doc = _read_archive(fh, path.name, max_bytes)
+            doc = _read_archive(fh, path, budget)
     except FileNotFoundError:
         raise ProjectError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ProjectError(f"{path}: is a folder, not a project file") from None
+    except MemoryError:
+        # Every bound above is checked first; this is the last line for what they cannot foresee.
+        raise ProjectError(
+            f"{path.name} needs more memory than is free on this machine; close other programs "
+            "or open it on a machine with more memory"
+        ) from None
     doc.mark_saved(path)
     return doc
 
 
-def _read_archive(fh: IO[bytes], name: str, max_bytes: int) -> Document:
+def damaged_hint(path: Path) -> str:
+    """What a person can do about a damaged project: the autosaved copies canvas-app keeps."""
+    from canvas_app.core.recovery import RecoveryStore  # recovery loads projects: import late
+
+    store = RecoveryStore()
     try:
-        zf = zipfile.ZipFile(fh)
+        resolved = path.resolve()
+        copies = [i for i in store.entries() if i.source is not None and i.source.resolve() == resolved]
+    except OSError:
+        copies = []
+    if copies:
+        newest = copies[0]
+        return (
+            f"An autosaved copy of it ({newest.describe()}) is at {newest.path}: open that file, "
+            "then save it under a new name."
+        )
+    return (
+        "canvas-app saves by writing a complete copy and renaming it over the old file, so a file "
+        "it saved is never half-written: this one was cut short elsewhere (an unfinished copy, "
+        "download or sync). Open an earlier copy (a backup or the original you copied it from). "
+        f"Autosaved copies of unsaved work are kept in {store.folder}, and offered at the next start "
+        "after a crash."
+    )
+
+
+def _open_zip(fh: IO[bytes], path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ProjectError(f"{name} is not a canvas project (not a zip archive: {exc})") from None
+        fh.seek(0)
+        if fh.read(4) != b"PK\x03\x04":
+            raise ProjectError(f"{path.name} is not a canvas project (not a zip archive: {exc})") from None
+        # It starts like our archive but its table of contents (at the end) is missing.
+        size = os.fstat(fh.fileno()).st_size if hasattr(fh, "fileno") else 0
+        raise ProjectError(
+            f"{path.name} is damaged or incomplete: it ends after {size:,} bytes, before the end of "
+            f"its zip archive. {damaged_hint(path)}"
+        ) from None
+
+
+def _read_archive(fh: IO[bytes], path: Path, max_bytes: int) -> Document:
+    name = path.name
+    zf = _open_zip(fh, path)
     with zf:
         infos = zf.infolist()
-        _check_entries(infos, name)
+        check_entries(infos, name)
         if not infos or infos[0].filename != "mimetype":
             raise ProjectError(f"{name} is not a canvas project (its first entry is not 'mimetype')")
-        mimetype = _read_entry(zf, infos[0], 256, name).decode("ascii", "replace").strip()
-        if mimetype != MIMETYPE:
-            hint = " (an OpenRaster image: import it instead)" if mimetype == "image/openraster" else ""
-            raise ProjectError(f"{name} has mimetype {mimetype!r}, expected {MIMETYPE!r}{hint}")
         by_name = {i.filename: i for i in infos}
+        _check_mimetype(zf, infos[0], by_name, name)
         if DOCUMENT_JSON not in by_name:
             raise ProjectError(f"{name} is damaged: {DOCUMENT_JSON} is missing")
         raw = _read_entry(zf, by_name[DOCUMENT_JSON], MAX_JSON_BYTES, name)
-        try:
-            meta = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ProjectError(f"{name} is damaged: {DOCUMENT_JSON} is not valid JSON ({exc})") from None
-        if not isinstance(meta, dict):
-            raise ProjectError(f"{name} is damaged: {DOCUMENT_JSON} is not a JSON object")
-        _check_header(meta, name)
-        doc = Document()
-        image_keys = _keys(meta, "image_tiles", name)
-        mask_keys = _keys(meta, "mask_tiles", name)
+        meta = parse_document_json(raw, len(infos), name)
+        check_header(meta, name)
+        image_keys = tile_keys(meta, "image_tiles", name)
+        mask_keys = tile_keys(meta, "mask_tiles", name)
         need = len(image_keys) * TILE_SIZE * TILE_SIZE * 4 + len(mask_keys) * TILE_SIZE * TILE_SIZE
         if need > max_bytes:
             raise ProjectError(
-                f"{name} holds {len(image_keys) + len(mask_keys)} tiles ({need / 2**30:.1f} GiB decoded), "
-                f"more than the {max_bytes / 2**30:.1f} GiB allowed"
+                f"{name} holds {len(image_keys) + len(mask_keys):,} tiles ({limits.format_bytes(need)} "
+                f"decoded), more than the {limits.format_bytes(max_bytes)} allowed on this machine "
+                f"(half of its {limits.format_bytes(limits.physical_memory_bytes())} memory); open it "
+                "on a machine with more memory"
             )
+        notices: list[str] = []
+        frames, patches, view, metadata = document_parts(meta, name, notices)
+        doc = Document()
         _load_tiles(zf, by_name, "image", image_keys, doc.image, name)
         _load_tiles(zf, by_name, "mask", mask_keys, doc.mask, name)
         listed = {_tile_name("image", k) for k in image_keys} | {_tile_name("mask", k) for k in mask_keys}
         extra = [n for n in by_name if _TILE_NAME.match(n) and n not in listed]
         if extra:
             raise ProjectError(f"{name} is damaged: tile {extra[0]} is not listed in {DOCUMENT_JSON}")
-        try:
-            frames = [PromptFrame.from_dict(f) for f in _list(meta, "frames", name)]
-            patches = [Patch.from_dict(p) for p in _list(meta, "patches", name)]
-            view = ViewState.from_dict(meta.get("view", {}))
-            metadata = meta.get("metadata", {})
-            if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-                raise ValueError("metadata must map names to strings")
-        except (TypeError, ValueError) as exc:
-            raise ProjectError(f"{name} is damaged: {exc}") from None
-        ids = [f.id for f in frames]
-        if len(set(ids)) != len(ids):
-            raise ProjectError(f"{name} is damaged: two frames share an id")
         doc.frames = {f.id: f for f in frames}
         doc.patches = patches
         doc.view = view
-        doc.metadata = dict(metadata)
+        doc.metadata = metadata
+        doc.load_notices = notices
         return doc
 
 
-def _check_entries(infos: list[zipfile.ZipInfo], name: str) -> None:
-    if len(infos) > MAX_ENTRIES:
-        raise ProjectError(f"{name} has {len(infos)} entries, more than the {MAX_ENTRIES} allowed")
-    seen: set[str] = set()
-    for info in infos:
-        entry = info.filename
-        parts = entry.split("/")
-        if entry.startswith("/") or "\\" in entry or ":" in entry or ".." in parts or "\0" in entry:
-            raise ProjectError(f"{name} is unsafe: entry {entry!r} points outside the archive")
-        if entry in seen:
-            raise ProjectError(f"{name} is damaged: entry {entry!r} appears twice")
-        seen.add(entry)
+def _check_mimetype(
+    zf: zipfile.ZipFile, first: zipfile.ZipInfo, by_name: dict[str, zipfile.ZipInfo], name: str
+) -> None:
+    """Ours: OpenRaster with our manifest, or the first entry of container 1."""
+    mimetype = _read_entry(zf, first, 256, name).decode("ascii", "replace").strip()
+    if mimetype == MIMETYPE:
+        return
+    if mimetype == ORA_MIMETYPE:
+        manifest = by_name.get(MANIFEST)
+        if manifest is not None and _read_entry(zf, manifest, 256, name).strip() == MIMETYPE.encode():
+            return
+        raise OpenRasterNotProjectError(
+            f"{name} is an OpenRaster image, not a canvas project: open or drop it to import its layers"
+        )
+    raise ProjectError(f"{name} has mimetype {mimetype!r}, expected {MIMETYPE!r}")
 
 
 def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, name: str) -> bytes:
@@ -308,39 +372,6 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, name: st
     if len(data) > limit:
         raise ProjectError(f"{name}: entry {info.filename!r} inflates past {limit} bytes")
     return data
-
-
-def _check_header(meta: dict[str, Any], name: str) -> None:
-    if meta.get("format") != FORMAT_NAME:
-        raise ProjectError(f"{name} is not a canvas project (format {meta.get('format')!r})")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise ProjectError(f"{name} is damaged: format_version {version!r} is not a positive integer")
-    if version > FORMAT_VERSION:
-        raise ProjectError(
-            f"{name} was saved by a newer canvas-app (project format {version}; this version reads up to "
-            f"{FORMAT_VERSION}). Update canvas-app to open it."
-        )
-    if meta.get("tile_size") != TILE_SIZE:
-        raise ProjectError(f"{name} uses tile size {meta.get('tile_size')!r}; this version reads {TILE_SIZE}")
-
-
-def _list(meta: dict[str, Any], key: str, name: str) -> list[Any]:
-    value = meta.get(key, [])
-    if not isinstance(value, list):
-        raise ProjectError(f"{name} is damaged: {key} is not a list")
-    return value
-
-
-def _keys(meta: dict[str, Any], key: str, name: str) -> list[TileKey]:
-    out: list[TileKey] = []
-    for item in _list(meta, key, name):
-        if not (isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)):
-            raise ProjectError(f"{name} is damaged: {key} holds {item!r}, not a [tx, ty] pair")
-        out.append((item[0], item[1]))
-    if len(set(out)) != len(out):
-        raise ProjectError(f"{name} is damaged: {key} lists a tile twice")
-    return out
 
 
 def _load_tiles(

@@ -13,11 +13,23 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from canvas_app.core.document import Document
 from canvas_app.core.image_metadata import export_text
-from canvas_app.core.project_file import EXTENSION, export_ora, export_png, load_project, save_project
+from canvas_app.core.openraster import OpenRasterError, OpenRasterImage, read_openraster
+from canvas_app.core.project_file import (
+    EXTENSION,
+    OpenRasterNotProjectError,
+    export_ora,
+    export_png,
+    load_project,
+    save_project,
+)
 from canvas_app.ui.settings import Settings
 from canvas_app.ui.workspace import Workspace
 
 PROJECT_FILTER = f"Canvas project (*{EXTENSION})"
+OPEN_FILTER = (
+    f"Canvas project or OpenRaster image (*{EXTENSION} *.ora);;{PROJECT_FILTER};;"
+    "OpenRaster image from Krita, GIMP, MyPaint (*.ora)"
+)
 
 
 class Dialogs(Protocol):
@@ -95,14 +107,19 @@ class DocumentIO(QObject):
         return True
 
     def open(self, path: str | None = None) -> bool:
+        """Open a project, or import an OpenRaster image (``.ora``) as a new, unsaved document."""
         if path is None:
-            path = self.dialogs.open_path("Open project", PROJECT_FILTER)
+            path = self.dialogs.open_path("Open project", OPEN_FILTER)
             if not path:
                 return False
         if not self.maybe_save():
             return False
+        if Path(path).suffix.lower() == ".ora":
+            return self._import_openraster(path)
         try:
             doc = load_project(path)
+        except OpenRasterNotProjectError:
+            return self._import_openraster(path)  # an .ora under another name
         except (OSError, ValueError) as exc:
             self.error.emit(f"Could not open {Path(path).name}: {exc}")
             return False
@@ -110,7 +127,39 @@ class DocumentIO(QObject):
         self.ws.set_document(doc)  # shows the saved view and active frame
         self.recent_changed.emit(self.settings.add_recent(str(Path(path).resolve())))
         self.path_changed.emit()
-        self.message.emit(f"Opened {Path(path).name}")
+        if doc.load_notices:
+            extra = f" (and {len(doc.load_notices) - 1} more)" if len(doc.load_notices) > 1 else ""
+            self.error.emit(f"Opened {Path(path).name}, with repairs: {doc.load_notices[0]}{extra}")
+        else:
+            self.message.emit(f"Opened {Path(path).name}")
+        return True
+
+    def read_openraster(self, path: str) -> OpenRasterImage | None:
+        """The composited layers of an ``.ora`` file, or None after reporting why not."""
+        try:
+            return read_openraster(path, Path(path).name)
+        except (OSError, OpenRasterError) as exc:
+            self.error.emit(f"Could not import {Path(path).name}: {exc}")
+            return None
+
+    def _import_openraster(self, path: str) -> bool:
+        """The composited layers become the image of a new document at (0, 0); it has no file
+        yet, so Save asks where to write the project and the .ora is never overwritten."""
+        name = Path(path).name
+        image = self.read_openraster(path)
+        if image is None:
+            return False
+        doc = Document()
+        doc.paste(0, 0, image.pixels, label=f"Import {name}")
+        self.ws.set_document(doc)
+        h, w = image.pixels.shape[:2]
+        self.ws.view.set_zoom(1.0)
+        self.ws.view.center_on_point(w / 2, h / 2)
+        self.path_changed.emit()
+        notes = "; ".join(image.notes[:3]) + ("; …" if len(image.notes) > 3 else "")
+        self.message.emit(
+            f"Imported {name}: {image.layers} layers, {w}x{h}" + (f" ({notes})" if notes else "")
+        )
         return True
 
     def save(self) -> bool:

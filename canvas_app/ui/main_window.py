@@ -414,6 +414,11 @@ class MainWindow(QMainWindow):
             if suffix == ".canvas":
                 self.io.open(path)
                 return
+            if suffix == ".ora":  # OpenRaster layers, composited, float like any dropped image
+                layers = self.io.read_openraster(path)
+                if layers is not None:
+                    self.place_tool.begin(layers.pixels, QPointF(x, y))
+                continue
             if suffix not in IMAGE_SUFFIXES:
                 self.show_error(f"{Path(path).name} is not an image or a project this app can open.")
                 continue

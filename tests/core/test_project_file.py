@@ -100,14 +100,19 @@ def test_archive_is_openraster_shaped(tmp_path: Path) -> None:
     path = tmp_path / "a.canvas"
     save_project(sample_document(), path)
     with zipfile.ZipFile(path) as zf:
-        first = zf.infolist()[0]
+        first, second = zf.infolist()[:2]
         assert first.filename == "mimetype" and first.compress_type == zipfile.ZIP_STORED
-        assert zf.read("mimetype").decode() == MIMETYPE
-        # The mimetype's bytes sit at a fixed offset for file-type sniffers (as in ODF/ORA).
-        assert path.read_bytes()[30:38] == b"mimetype"
+        assert zf.read("mimetype") == b"image/openraster"
+        assert second.filename == project_file.MANIFEST and second.compress_type == zipfile.ZIP_STORED
+        assert zf.read(second).decode() == MIMETYPE
+        # Both types sit at fixed offsets for file-type sniffers (as in ODF/ORA).
+        data = path.read_bytes()
+        assert data[30:38] == b"mimetype" and data[38:54] == b"image/openraster"
+        assert data[84:99] == b"canvas/mimetype" and data[99:131] == MIMETYPE.encode()
         stack = ElementTree.fromstring(zf.read("stack.xml"))
         merged = Image.open(io.BytesIO(zf.read("mergedimage.png")))
         assert (int(stack.get("w", 0)), int(stack.get("h", 0))) == merged.size
+        # The sample spans 10 million px: too wide for a full-size view, so it is scaled down.
         assert max(merged.size) <= project_file.MERGED_MAX_SIDE
         assert max(Image.open(io.BytesIO(zf.read("Thumbnails/thumbnail.png"))).size) <= 256
 
@@ -264,8 +269,12 @@ def malformed_cases(path: Path) -> dict[str, tuple]:
     return {
         "not a zip": (lambda: path.write_bytes(b"just some text, not an archive" * 10), "not a zip"),
         "wrong mimetype": (
-            lambda: rewrite(path, {"mimetype": b"image/openraster"}, first="mimetype"),
+            lambda: rewrite(path, {"mimetype": b"application/zip"}, first="mimetype"),
             "mimetype",
+        ),
+        "plain openraster": (
+            lambda: rewrite(path, {project_file.MANIFEST: None}, first="mimetype"),
+            "OpenRaster image, not a canvas project",
         ),
         "mimetype not first": (lambda: rewrite(path, {}, first="stack.xml"), "first entry"),
         "newer version": (
@@ -300,7 +309,7 @@ def malformed_cases(path: Path) -> dict[str, tuple]:
         ),
         "deeply nested json": (
             lambda: rewrite(path, {DOCUMENT_JSON: b"[" * 100_000 + b"]" * 100_000}),
-            "not valid JSON",
+            "100,000 lists",
         ),
         "nan zoom": (
             lambda: rewrite(
@@ -328,9 +337,13 @@ def malformed_cases(path: Path) -> dict[str, tuple]:
             "tx, ty",
         ),
         "too many tiles for memory": (
+            # 9,000 listed tiles (each present as an entry) decode to 2.2 GiB: over the 2 GiB given.
             lambda: rewrite(
                 path,
-                {DOCUMENT_JSON: json.dumps(dict(meta, image_tiles=[[i, 0] for i in range(40_000)])).encode()},
+                {
+                    DOCUMENT_JSON: json.dumps(dict(meta, image_tiles=[[i, 0] for i in range(9000)])).encode(),
+                    **{f"canvas/image/{i}_0.png": b"" for i in range(9000)},
+                },
             ),
             "GiB allowed",
         ),
@@ -342,6 +355,7 @@ def malformed_cases(path: Path) -> dict[str, tuple]:
     [
         "not a zip",
         "wrong mimetype",
+        "plain openraster",
         "mimetype not first",
         "newer version",
         "path traversal",

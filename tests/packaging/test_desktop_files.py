@@ -102,8 +102,11 @@ def test_mime_xml_declares_project_and_openraster() -> None:
     assert set(types) == {MIME_TYPE, "image/openraster"}
     globs = {t: [g.get("pattern") for g in el.iter(f"{NS}glob")] for t, el in types.items()}
     assert globs[MIME_TYPE] == ["*.canvas"] and globs["image/openraster"] == ["*.ora"]
-    for el in types.values():
-        assert [s.get("type") for s in el.iter(f"{NS}sub-class-of")] == ["application/zip"]
+    parents = {t: [s.get("type") for s in el.iter(f"{NS}sub-class-of")] for t, el in types.items()}
+    # A project is an OpenRaster image (Krita and GIMP open it), which is a zip.
+    assert parents == {MIME_TYPE: ["image/openraster"], "image/openraster": ["application/zip"]}
+    priority = {t: int(el.find(f"{NS}magic").get("priority")) for t, el in types.items()}
+    assert priority[MIME_TYPE] > priority["image/openraster"]
 
 
 def test_install_and_uninstall_into_xdg_data_home(tmp_path: Path) -> None:
@@ -187,6 +190,10 @@ def test_magic_recognises_files_written_by_core(tmp_path: Path) -> None:
     doc.paste(0, 0, np.full((8, 8, 4), 200, dtype=np.uint8))
     save_project(doc, tmp_path / "a.canvas")
     export_ora(doc, tmp_path / "a.ora")
-    assert _sniff((tmp_path / "a.canvas").read_bytes()[:128]) == {MIME_TYPE}
-    assert _sniff((tmp_path / "a.ora").read_bytes()[:128]) == {"image/openraster"}
+    # A project matches both magics; ours has the higher priority (checked above), so it wins.
+    assert _sniff((tmp_path / "a.canvas").read_bytes()[:256]) == {MIME_TYPE, "image/openraster"}
+    assert _sniff((tmp_path / "a.ora").read_bytes()[:256]) == {"image/openraster"}
+    # Projects written by canvas-app 0.1 (our type as the first entry) are still recognised.
+    legacy = b"PK\003\004" + b"\0" * 26 + b"mimetype" + MIME_TYPE.encode()
+    assert _sniff(legacy + b"\0" * 64) == {MIME_TYPE}
     assert _sniff(b"PK\003\004" + b"\0" * 124) == set()
