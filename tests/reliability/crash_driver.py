@@ -158,6 +158,10 @@ def main() -> int:
             return True
 
         document_io.QtDialogs.ask_yes_no = ask_yes_no  # type: ignore[method-assign]
+        # Offscreen nobody could answer, and the app would not ask: this script answers.
+        from canvas_app import app as app_module
+
+        app_module.can_ask_a_person = lambda: True  # type: ignore[attr-defined]
         document_io.QtDialogs.ask_save_changes = lambda _self, _name: "discard"  # type: ignore[method-assign]
         QTimer.singleShot(200, start_recover)
         argv = ["--no-engine-preload"]
