@@ -120,10 +120,6 @@ class RecoveryStore:
             self._closed = True
             self.discard()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     # -- other sessions --------------------------------------------------------------------------
     def entries(self) -> list[RecoveryInfo]:
         """Every readable recovery entry in the folder, newest first."""

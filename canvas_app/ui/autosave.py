@@ -3,8 +3,10 @@
 ``Autosaver`` writes the open document to this session's recovery file (``core.recovery``) every
 ``autosave/interval_s`` seconds (setting, default 60) and shortly after each accepted patch. The
 snapshot is taken on the GUI thread (cheap: tiles are shared copy-on-write); encoding and writing
-happen on a Python worker thread, so the GUI never waits for the disk. A clean quit removes the
-recovery file; after a crash, ``offer_recovery`` at the next start asks to bring it back.
+happen on a Python worker thread, so the GUI never waits for the disk. A clean quit (the window's
+accepted close) removes the recovery file, and no write in flight brings it back; after a crash,
+``offer_recovery`` at the next start asks to bring it back, or keeps it for later when nobody can
+answer (no screen, CI).
 """
 
 from __future__ import annotations
