@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from canvas_app.engine.api import Engine
 from canvas_app.ui import refcount_guard
-from canvas_app.ui.autosave import install_autosave
+from canvas_app.ui.autosave import can_ask_a_person, install_autosave
 from canvas_app.ui.main_window import MainWindow
 from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, PREVIEW_KEY, Settings
 from canvas_app.workers.engine_worker import EngineWorker
@@ -84,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.closed.connect(app.quit)
     if args.project:
         window.io.open(str(Path(args.project)))
-    window.autosaver = install_autosave(window, settings)  # offers to recover a crashed session's work
+    # Offers to recover a crashed session's work; with no one to answer (no screen, CI) it keeps
+    # that work for a later start and says so, instead of waiting forever on a dialog.
+    window.autosaver = install_autosave(window, settings, can_ask=can_ask_a_person())
     window.show()
     app.processEvents()
     if args.report_startup:

@@ -6,7 +6,9 @@ which process wrote it. A clean exit removes both; after a crash they stay, and 
 lists them (``orphans``) and offers to recover them.
 
 Qt-free. ``RecoveryStore.write`` may run on any thread (the autosaver calls it on a worker);
-one store must not be written from two threads at once.
+one store must not be written from two threads at once. ``close`` (a clean end of the session)
+wins over a write still in flight: whatever that write puts on disk after ``close`` is removed
+by the write itself, so a clean quit never leaves a recovery file behind.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -67,6 +70,9 @@ class RecoveryStore:
     def __init__(self, folder: Path | None = None, session: str | None = None) -> None:
         self.folder = Path(folder) if folder is not None else recovery_dir()
         self.session = session or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # ``closed`` and the files it covers change together under this lock (see ``write``).
+        self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def path(self) -> Path:
@@ -77,17 +83,27 @@ class RecoveryStore:
         return self.folder / f"{self.session}{SIDECAR}"
 
     def write(self, snap: DocumentSnapshot, source: Path | None) -> Path:
-        """Write ``snap`` atomically as this session's recovery file (any thread). Raises OSError."""
+        """Write ``snap`` atomically as this session's recovery file (any thread). Raises OSError.
+
+        After ``close`` it writes nothing; when ``close`` comes while it writes, it removes what
+        it wrote (each file appears by an atomic rename, so there is no half file to race with)."""
+        if self._closed:
+            return self.path
         self.folder.mkdir(parents=True, exist_ok=True)
-        save_snapshot(snap, self.path)
-        info = {
-            "format": RECOVERY_FORMAT,
-            "source": str(source) if source is not None else None,
-            "saved_at": time.time(),
-            "pid": os.getpid(),
-        }
-        data = json.dumps(info).encode("utf-8")
-        write_atomically(self.sidecar, lambda fh: fh.write(data))
+        try:
+            save_snapshot(snap, self.path)
+            info = {
+                "format": RECOVERY_FORMAT,
+                "source": str(source) if source is not None else None,
+                "saved_at": time.time(),
+                "pid": os.getpid(),
+            }
+            data = json.dumps(info).encode("utf-8")
+            write_atomically(self.sidecar, lambda fh: fh.write(data))
+        finally:
+            with self._lock:
+                if self._closed:
+                    self.discard()
         return self.path
 
     def exists(self) -> bool:
@@ -96,6 +112,13 @@ class RecoveryStore:
     def discard(self) -> None:
         """Remove this session's recovery file (the document is saved, closed or thrown away)."""
         _remove(self.path, self.sidecar)
+
+    def close(self) -> None:
+        """The session ended cleanly: remove its recovery file, and write none from now on, not
+        even by a write already under way on another thread."""
+        with self._lock:
+            self._closed = True
+            self.discard()
 
     # -- other sessions --------------------------------------------------------------------------
     def entries(self) -> list[RecoveryInfo]:

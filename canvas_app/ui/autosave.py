@@ -3,17 +3,22 @@
 ``Autosaver`` writes the open document to this session's recovery file (``core.recovery``) every
 ``autosave/interval_s`` seconds (setting, default 60) and shortly after each accepted patch. The
 snapshot is taken on the GUI thread (cheap: tiles are shared copy-on-write); encoding and writing
-happen on a Python worker thread, so the GUI never waits for the disk. A clean quit removes the
-recovery file; after a crash, ``offer_recovery`` at the next start asks to bring it back.
+happen on a Python worker thread, so the GUI never waits for the disk. A clean quit (the window's
+accepted close) removes the recovery file, and no write in flight brings it back; after a crash,
+``offer_recovery`` at the next start asks to bring it back, or keeps it for later when nobody can
+answer (no screen, CI).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 
 from canvas_app.core.document import Document, DocumentSnapshot
 from canvas_app.core.project_file import ProjectError
@@ -24,6 +29,8 @@ INTERVAL_KEY = "autosave/interval_s"
 DEFAULT_INTERVAL_S = 60.0
 # After an accepted patch: wait this long so that a burst of accepts is written once.
 AFTER_PATCH_MS = 500
+# A clean quit waits this long at most for an autosave in flight (it is discarded either way).
+STOP_WAIT_S = 2.0
 
 
 class _Workspace(Protocol):
@@ -131,12 +138,17 @@ class Autosaver(QObject):
             error = ""
         except (OSError, ValueError) as exc:
             error = str(exc) or type(exc).__name__
-        self._written.emit(state, error)
+        try:
+            self._written.emit(state, error)
+        except RuntimeError:
+            pass  # the window (and this object) went while the write ran: nobody to tell
 
     def _on_written(self, state: int, error: str) -> None:
         thread, self._in_flight = self._in_flight, None
         if thread is not None:
             thread.join()
+        if self._stopped:
+            return  # the session ended cleanly; ``stop`` saw to the recovery file
         if error:
             self.failed.emit(f"Autosave failed: {error}")
         else:
@@ -146,8 +158,6 @@ class Autosaver(QObject):
         if self._again:
             self._again = False
             self.autosave_now()
-        elif self._stopped:
-            self.store.discard()
 
     def wait(self, timeout_s: float = 30.0) -> None:
         """Block until the write in flight (if any) has ended and been reported (tests, quitting)."""
@@ -158,18 +168,33 @@ class Autosaver(QObject):
 
     def stop(self, discard: bool = True) -> None:
         """A clean end of the session: no more writes; the recovery file goes (unless ``discard``
-        is False)."""
+        is False), and a write still in flight cannot bring it back (``RecoveryStore.close``).
+
+        Waits at most ``STOP_WAIT_S`` for that write, so that it can tidy its temporary file; a
+        write stuck on a slow disk does not hold the quit."""
         self._stopped = True
         self._timer.stop()
         self._soon.stop()
+        if discard:
+            self.store.close()
         thread = self._in_flight
         if thread is not None:
-            thread.join(30.0)
-        if discard:
-            self.store.discard()
+            thread.join(STOP_WAIT_S)
 
 
 # -- start-up -------------------------------------------------------------------------------------
+# Qt platforms that draw nowhere a person can see: a question there would wait forever.
+NO_SCREEN_PLATFORMS = frozenset({"offscreen", "minimal", "minimalegl"})
+
+
+def can_ask_a_person() -> bool:
+    """Whether a question at start-up can be answered: not on a platform without a screen, nor on
+    a CI machine (``CI`` set, as every CI service does), where nobody will ever click."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return False
+    return QGuiApplication.platformName() not in NO_SCREEN_PLATFORMS
+
+
 class _Dialogs(Protocol):
     def ask_yes_no(self, title: str, text: str) -> bool: ...
 
@@ -177,19 +202,31 @@ class _Dialogs(Protocol):
 class _DocumentIO(Protocol):
     dialogs: _Dialogs
     error: object
+    message: object
     path_changed: object
 
 
-def offer_recovery(ws: _Workspace, io: _DocumentIO, store: RecoveryStore) -> bool:
+def offer_recovery(ws: _Workspace, io: _DocumentIO, store: RecoveryStore, can_ask: bool = True) -> bool:
     """Offer the newest recovery file a crashed session left; True when it was recovered.
 
     "No" removes it. A damaged one is reported and removed. Older ones wait for the next start.
+    When nobody can answer (``can_ask`` False: no screen, CI) nothing is asked and nothing is
+    lost: the file stays for the next start with a screen, and the start says so on stderr and
+    in the status bar instead of waiting forever for an answer.
     """
     store.clean()
     orphans = store.orphans()
     if not orphans:
         return False
     info = orphans[0]
+    if not can_ask:
+        note = (
+            f"Canvas did not close properly last time. Its autosaved copy ({info.describe()}) is "
+            f"kept in {store.folder}; start Canvas with a screen to recover it."
+        )
+        print(f"canvas-app: {note}", file=sys.stderr, flush=True)
+        io.message.emit(note)  # type: ignore[attr-defined]
+        return False
     question = (
         f"Canvas did not close properly last time. Recover {info.describe()}?\n\n"
         "No discards the recovered copy."
@@ -209,14 +246,20 @@ def offer_recovery(ws: _Workspace, io: _DocumentIO, store: RecoveryStore) -> boo
     return True
 
 
-def install_autosave(window: QObject, settings: Settings, store: RecoveryStore | None = None) -> Autosaver:
-    """Wire autosave and recovery into a ``MainWindow``: offer recovery, start the timer, report
-    failures in the window, and remove the recovery file on a clean quit."""
+def install_autosave(
+    window: QObject, settings: Settings, store: RecoveryStore | None = None, can_ask: bool = True
+) -> Autosaver:
+    """Wire autosave and recovery into a ``MainWindow``: offer recovery (see ``offer_recovery``
+    for ``can_ask``), start the timer, report failures in the window, and remove the recovery
+    file on a clean quit."""
     ws, io = window.ws, window.io  # type: ignore[attr-defined]
     store = store or RecoveryStore()
-    offer_recovery(ws, io, store)
+    offer_recovery(ws, io, store, can_ask)
     saver = Autosaver(ws, settings, store, parent=window)
     saver.failed.connect(window.show_error)  # type: ignore[attr-defined]
+    # The window's accepted close is the clean end, not the app's aboutToQuit: that one never
+    # comes when the window closes before the event loop runs (a quick script, a slow start).
+    window.closed.connect(saver.stop)  # type: ignore[attr-defined]
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(saver.stop)

@@ -1,5 +1,5 @@
 """Shared fixtures of the reliability tests: tiny random models (built in code, as the engine
-tests do), a private recovery folder, and helpers to compare documents."""
+tests do), and helpers to compare documents."""
 
 from __future__ import annotations
 
@@ -16,14 +16,6 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "engine"))
 sys.path.insert(0, str(HERE.parent / "ui"))
-
-
-@pytest.fixture(autouse=True)
-def private_recovery_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own recovery folder: never the user's."""
-    folder = tmp_path / "recovery"
-    monkeypatch.setenv("CANVAS_APP_RECOVERY_DIR", str(folder))
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
     python crash_driver.py paint             paint strokes with the mouse forever
     python crash_driver.py generate MODEL    paint, add a frame, generate a long run forever
-    python crash_driver.py recover           start again, answer "yes" to recovery, report, quit
+    python crash_driver.py recover [MS]      start again, answer "yes" to recovery, report, quit
+                                             (MS after start, default 200; 0: before the event
+                                             loop runs, as on a slow start)
 
 It prints one line per event, flushed, which the test reads:
     STROKE <n> <digest>      the document reached a new undoable state (a stroke ended, ...)
@@ -158,8 +160,12 @@ def main() -> int:
             return True
 
         document_io.QtDialogs.ask_yes_no = ask_yes_no  # type: ignore[method-assign]
+        # Offscreen nobody could answer, and the app would not ask: this script answers.
+        from canvas_app import app as app_module
+
+        app_module.can_ask_a_person = lambda: True  # type: ignore[attr-defined]
         document_io.QtDialogs.ask_save_changes = lambda _self, _name: "discard"  # type: ignore[method-assign]
-        QTimer.singleShot(200, start_recover)
+        QTimer.singleShot(int(sys.argv[2]) if len(sys.argv) > 2 else 200, start_recover)
         argv = ["--no-engine-preload"]
     elif MODE == "paint":
         QTimer.singleShot(100, start_paint)

@@ -103,9 +103,9 @@ def strokes(lines: list[str]) -> list[str]:
     return [line.split()[2] for line in lines if line.startswith("STROKE ")]
 
 
-def recover(env: dict[str, str], recovery: Path) -> list[str]:
+def recover(env: dict[str, str], recovery: Path, *args: str) -> list[str]:
     """Start the app again; it must ask, recover, and on a clean quit leave no recovery file."""
-    app = App(env, "recover")
+    app = App(env, "recover", *args)
     line = app.wait_for(lambda s: s.startswith("RECOVERED"), 120)
     assert app.finish(60) == 0, app.lines
     assert any(s.startswith("ASKED Canvas did not close properly") for s in app.lines), app.lines
@@ -147,12 +147,21 @@ def test_kill_mid_generation_then_recover(tmp_path: Path, tiny_sd: str) -> None:
     check_recovered(app.lines, recover(env, recovery))
 
 
-def test_declining_recovery_discards_it(tmp_path: Path) -> None:
+def test_recover_and_quit_before_the_event_loop_runs_leaves_nothing(tmp_path: Path) -> None:
+    """On a slow start the window can close before the app's event loop runs, so Qt never sends
+    ``aboutToQuit``: the clean quit must still remove the recovery file the autosave writes."""
+    recovery = tmp_path / "recovery"
+    crashed = crashed_session_file(recovery)
+    recovered = recover(app_env(tmp_path, recovery), recovery, "0")
+    assert recovered[2] == "True" and not crashed.exists()
+    assert list(recovery.iterdir()) == []  # no sidecar or temp file either
+
+
+def crashed_session_file(recovery: Path) -> Path:
+    """A recovery file as a killed session leaves it: its process is gone."""
     from canvas_app.core.document import Document
     from canvas_app.core.recovery import RecoveryStore
-    from canvas_app.ui.autosave import offer_recovery
 
-    recovery = tmp_path / "recovery"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     crashed = RecoveryStore(recovery, session=f"{dead.pid}-crashed")
@@ -162,9 +171,17 @@ def test_declining_recovery_discards_it(tmp_path: Path) -> None:
     # The sidecar says which process wrote it: pretend the dead one did.
     meta = json.loads(crashed.sidecar.read_text())
     crashed.sidecar.write_text(json.dumps(dict(meta, pid=dead.pid)))
+    return crashed.path
 
+
+def test_declining_recovery_discards_it(tmp_path: Path) -> None:
+    from canvas_app.core.recovery import RecoveryStore
+    from canvas_app.ui.autosave import offer_recovery
+
+    recovery = tmp_path / "recovery"
+    crashed = crashed_session_file(recovery)
     store = RecoveryStore(recovery)
-    assert [o.session for o in store.orphans()] == [crashed.session]
+    assert [o.session for o in store.orphans()] == [crashed.stem]
 
     class No:
         asked: list[str] = []
