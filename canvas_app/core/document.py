@@ -288,13 +288,18 @@ class Document:
         self._push(FrameCommand(old, None, index, "Delete frame"))
 
     # -- patches ---------------------------------------------------------------------------------
-    def add_patch(self, patch: Patch, pixels: np.ndarray) -> Patch:
-        """Write ``pixels`` (RGBA, the patch's size) at the patch's rect and record the patch,
-        as one undoable command."""
-        if pixels.shape[:2] != (patch.h, patch.w):
+    def add_patch(self, patch: Patch, pixels: np.ndarray | None, at: tuple[int, int] | None = None) -> Patch:
+        """Write ``pixels`` (RGBA) with their top-left corner at ``at`` (default: the patch's corner,
+        and then they must be the patch's size) and record the patch, as one undoable step.
+        ``pixels`` None records the patch alone (an accept that changed no pixel)."""
+        if pixels is not None and at is None and pixels.shape[:2] != (patch.h, patch.w):
             raise ValueError(f"patch pixels {pixels.shape[:2]} do not match its size {(patch.h, patch.w)}")
-        with self.history.group("Accept patch"):
-            self.paste(patch.x, patch.y, pixels, label="Patch pixels")
+        x, y = (patch.x, patch.y) if at is None else at
+        # self.group, not self.history.group: the history-changed event must fire once the group
+        # has landed, or Undo stays greyed after an accept.
+        with self.group("Accept patch"):
+            if pixels is not None:
+                self.paste(x, y, pixels, label="Patch pixels")
             index = len(self.patches)
             self._put_patch(patch, index, True)
             self._push(PatchCommand(patch, index, True))

@@ -21,10 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from canvas_app.core.frame_plan import MAX_SEED
 from canvas_app.core.frames import PromptFrame
-from canvas_app.core.generation import MAX_SEED
 from canvas_app.core.request import DEFAULT_GUIDANCE, DEFAULT_STEPS, DEFAULT_STRENGTH, Mode
-from canvas_app.ui.generation import GenerationController, JobState
+from canvas_app.ui.job_state import JobState
+from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.models import SCHEDULERS, ModelEntry
 from canvas_app.ui.workspace import Workspace
 
