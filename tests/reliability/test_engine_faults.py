@@ -223,9 +223,7 @@ def test_window_shows_engine_faults_and_generates_again(
     window.ws.select_frame(frame.id)
 
     def finished(rid: int) -> None:
-        qtbot.waitUntil(
-            lambda: not window.gen.jobs[rid].state.active, timeout=120_000
-        )
+        qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=120_000)
 
     with Fault(engine, tiny_sd, "unet", raise_(fault), after=1):
         rid = window.generate()

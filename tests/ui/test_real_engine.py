@@ -48,9 +48,7 @@ def run_frame(qtbot, window: MainWindow, model: str, size: int, steps: int) -> i
     previews = []
     window.worker.progress.connect(lambda ev: previews.append(ev) if ev.preview is not None else None)
     rid = window.generate()
-    qtbot.waitUntil(
-        lambda: not window.gen.jobs[rid].state.active, timeout=600_000
-    )
+    qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=600_000)
     job = window.gen.jobs[rid]
     assert job.state == JobState.FINISHED, job.message
     assert previews, "no step previews arrived"

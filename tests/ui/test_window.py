@@ -23,9 +23,7 @@ def window(qtbot, tmp_path):
 
 
 def finish(qtbot, window, rid):
-    qtbot.waitUntil(
-        lambda: not window.gen.jobs[rid].state.active, timeout=10000
-    )
+    qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=10000)
 
 
 def test_frame_prompt_generate_previews_accept_undo_redo(qtbot, window):
