@@ -127,16 +127,17 @@ class LocalDiffusersEngine:
         with self._lock:
             return self._cache.get(source, self.device(), loras)
 
-    def _is_loaded(self, model: str, inpaint: bool, loras: tuple[tuple[str, float], ...]) -> bool:
+    def _needs_loading(self, model: str, inpaint: bool, loras: tuple[tuple[str, float], ...]) -> bool:
+        """Whether load() will read a model (worth telling a person), not reuse the loaded one."""
         from canvas_app.engine.errors import ModelError
         from canvas_app.engine.models import resolve_source
 
         try:
             source = resolve_source(model, self.settings.allow_pickle, inpaint)
         except ModelError:
-            return False  # load() reports it
+            return False  # load() fails at once and says why
         current = self._cache.current
-        return current is not None and current.source == source and current.loras == loras
+        return current is None or current.source != source or current.loras != loras
 
     def release(self) -> None:
         """Free the loaded model (the next request loads it again)."""
@@ -176,7 +177,7 @@ class LocalDiffusersEngine:
         # longer than the run itself)
         validate(request)
         masked = request.mode in (Mode.INPAINT, Mode.OUTPAINT)
-        loading = not self._is_loaded(request.model, masked, request.loras)
+        loading = self._needs_loading(request.model, masked, request.loras)
         if loading:
             emit(Loading(request_id, f"loading model {request.model}", 0.0))
         model = self.load(request.model, inpaint=masked, loras=request.loras)
