@@ -17,7 +17,9 @@ Printed per photo and in total:
 
 - pixels changed outside the union of the feathered masks (goal 0);
 - the colour step across the seam: mean CIEDE2000 between the 4-px rings just inside and just
-  outside the edge of each inpaint's written area, and the same rings in the original photo.
+  outside the edge of each inpaint's written area, and the same rings in the original photo;
+- the 1-px colour step across the frame edge where a mask touches it (CIEDE2000 of the pixel pairs
+  straddling the edge), in the result and in the original photo.
 """
 
 from __future__ import annotations
@@ -149,6 +151,35 @@ def load_photo(path: Path) -> np.ndarray:
 FRAMES = [(0, 0), (PHOTO_W - FRAME, PHOTO_H - FRAME), (96, 0), (0, 64), (96, 64), (PHOTO_W - FRAME, 0)]
 
 
+def edge_pairs(frame: tuple[int, int], rect: tuple[int, int, int, int], kind: int) -> list[tuple[Any, Any]]:
+    """Canvas pixel pairs (outside, inside) straddling the frame edge along a mask that touches it."""
+    fx, fy = frame
+    mx, my, mw, mh = rect
+    pairs: list[tuple[Any, Any]] = []
+    if kind == 1:
+        pairs += [((fx - 1, fy + y), (fx, fy + y)) for y in range(my, my + mh)]
+    if kind == 2:
+        pairs += [((fx + x, fy - 1), (fx + x, fy)) for x in range(mx, mx + mw)]
+    if kind == 3:
+        pairs += [((fx + FRAME, fy + y), (fx + FRAME - 1, fy + y)) for y in range(my, my + mh)]
+        pairs += [((fx + x, fy + FRAME), (fx + x, fy + FRAME - 1)) for x in range(mx, mx + mw)]
+    return pairs
+
+
+def edge_step(
+    image: np.ndarray, pairs: list[tuple[Any, Any]], view: tuple[int, int, int, int]
+) -> list[float]:
+    """CIEDE2000 of each pair (1 px apart across the frame edge) where both pixels have content."""
+    vx, vy = view[0], view[1]
+    colours = lab(image)
+    out = []
+    for (ax, ay), (bx, by) in pairs:
+        a, b = (ay - vy, ax - vx), (by - vy, bx - vx)
+        if image[a][3] >= EMPTY_ALPHA and image[b][3] >= EMPTY_ALPHA:
+            out.append(float(ciede2000(colours[a], colours[b])))
+    return out
+
+
 def mask_rect(i: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
     """In frame coordinates: a blob inside, or a rectangle touching one or two frame edges."""
     w, h = (int(v) for v in rng.integers(10, 28, 2))
@@ -176,6 +207,7 @@ def run_photo(engine: Any, path: Path, args: argparse.Namespace) -> dict[str, An
     steps_new: list[float] = []
     steps_old: list[float] = []
     steps_orig: list[float] = []
+    edges: dict[str, list[float]] = {"new": [], "old": [], "photo": []}
     rng = np.random.default_rng(len(path.name))
     for i in range(args.inpaints):
         fx, fy = FRAMES[i % len(FRAMES)]
@@ -212,6 +244,10 @@ def run_photo(engine: Any, path: Path, args: argparse.Namespace) -> dict[str, An
         step = seam_step(original, written_new, valid)
         if step is not None:
             steps_orig.append(step)
+        pairs = edge_pairs((fx, fy), (mx, my, mw, mh), i % 4)
+        for key, doc in (("new", new_doc), ("old", old_doc)):
+            edges[key] += edge_step(doc.image.read(*view), pairs, view)
+        edges["photo"] += edge_step(original, pairs, view)
         new_doc.remove_frame(frame.id)
 
     def changed_outside(doc: Document) -> tuple[int, int, int]:
@@ -238,6 +274,10 @@ def run_photo(engine: Any, path: Path, args: argparse.Namespace) -> dict[str, An
         seam_new=float(np.mean(steps_new)),
         seam_old=float(np.mean(steps_old)),
         seam_orig=float(np.mean(steps_orig)),
+        edge_new=float(np.mean(edges["new"])),
+        edge_old=float(np.mean(edges["old"])),
+        edge_orig=float(np.mean(edges["photo"])),
+        edge_pairs=len(edges["photo"]),
     )
 
 
@@ -270,13 +310,16 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r['photo'][:32]:32s} new {r['new_changed']:6d} ({r['new_max']:3d}, {r['new_far']:3d} px)  "
             f"old {r['old_changed']:6d} ({r['old_max']:3d}, {r['old_far']:3d} px)   "
-            f"{r['seam_new']:5.2f} / {r['seam_old']:5.2f} / {r['seam_orig']:5.2f}"
+            f"{r['seam_new']:5.2f} / {r['seam_old']:5.2f} / {r['seam_orig']:5.2f}   "
+            f"{r['edge_new']:5.2f} / {r['edge_old']:5.2f} / {r['edge_orig']:5.2f} ({r['edge_pairs']} pairs)"
         )
     print(
         f"{'total':32s} new {sum(r['new_changed'] for r in rows):6d}                 old "
         f"{sum(r['old_changed'] for r in rows):6d}                 "
         f"{np.mean([r['seam_new'] for r in rows]):5.2f} / {np.mean([r['seam_old'] for r in rows]):5.2f} / "
-        f"{np.mean([r['seam_orig'] for r in rows]):5.2f}   ({time.perf_counter() - start:.0f} s)"
+        f"{np.mean([r['seam_orig'] for r in rows]):5.2f}   "
+        f"{np.mean([r['edge_new'] for r in rows]):5.2f} / {np.mean([r['edge_old'] for r in rows]):5.2f} / "
+        f"{np.mean([r['edge_orig'] for r in rows]):5.2f}   ({time.perf_counter() - start:.0f} s)"
     )
     return 0 if all(r["new_changed"] == 0 for r in rows) else 1
 
