@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.inpaints} inpaints per photo, {args.steps} steps, model {args.model}, {engine.describe_device()}"
     )
     print(
-        f"{'photo':32s} changed outside the feather: px (max diff, max distance)   seam ΔE00 new / old / photo"
+        f"{'photo':32s} changed outside the feather: px (max diff, max distance)   "
+        "ring seam ΔE00 new / old / photo   frame-edge step ΔE00 new / old / photo"
     )
     rows = []
     start = time.perf_counter()
