@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -220,9 +219,13 @@ def _default(name: str) -> Any:
 
 
 def generate_png(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from canvas_app.core.composite import composite, regen_mask
     from canvas_app.core.export import save_png
+    from canvas_app.core.frame_plan import plan_image
     from canvas_app.core.image_metadata import png_text
-    from canvas_app.engine.api import GenerationRequest, Mode, TilePlan
+    from canvas_app.engine.api import Mode, TilePlan
 
     # 1. Check everything before loading anything
     if args.frame:
@@ -253,27 +256,19 @@ def generate_png(args: argparse.Namespace) -> int:
         raise UsageError(f"the init image is {init.shape[1]}x{init.shape[0]}, not {width}x{height}")
     if mask is not None and mask.shape != (height, width):
         raise UsageError(f"the mask is {mask.shape[1]}x{mask.shape[0]}, the init image {width}x{height}")
-    if init is None:
-        mode = Mode.TXT2IMG
-    elif mask is not None:
-        mode = Mode.INPAINT
-    elif init.shape[2] == 4 and (init[..., 3] < 128).any():
-        mode = Mode.OUTPAINT
-    else:
-        mode = Mode.IMG2IMG
-    default_strength = 0.75 if mode is Mode.IMG2IMG else 1.0
+    try:
+        plan = plan_image(init, mask, (width, height), args.seed)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    default_strength = 0.75 if plan.mode is Mode.IMG2IMG else 1.0
     strength = args.strength if args.strength is not None else default_strength
     if not 0.0 < strength <= 1.0:
         raise UsageError(f"--strength must be in (0, 1], not {strength}")
     check_model(model, args.allow_pickle)
     loras = parse_loras(args.lora)
-    request = GenerationRequest(
+    request = plan.request(
         prompt=args.prompt,
         negative_prompt=args.negative or "",
-        mode=mode,
-        width=width,
-        height=height,
-        seed=args.seed if args.seed is not None else random.randint(0, 2**32 - 1),
         steps=args.steps if args.steps is not None else _default("steps"),
         guidance=args.guidance if args.guidance is not None else _default("guidance"),
         strength=strength,
@@ -281,8 +276,6 @@ def generate_png(args: argparse.Namespace) -> int:
         model=model,
         batch=batch,
         tile_plan=TilePlan(args.tile_size, args.overlap),
-        init_image=init,
-        mask=mask,
         loras=loras,
     )
     # 2. Run
@@ -291,6 +284,13 @@ def generate_png(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     # 3. Write every candidate (each file atomically)
     for path, image, seed in zip(paths, finished.candidates, finished.seeds, strict=True):
+        if init is not None and plan.regen is not None:
+            # Inpaint/outpaint: the decoded crop over the init image, as an accept would do it.
+            current = (
+                init if init.shape[2] == 4 else np.dstack([init, np.full(init.shape[:2], 255, np.uint8)])
+            )
+            image, _ = composite(current, image, regen_mask(request), request.feather, request.color_match)
+            image = image[..., : init.shape[2]]
         save_png(path, image, png_text(request, seed))
         print(path)
     return 0
@@ -311,7 +311,8 @@ def generate_into_project(args: argparse.Namespace) -> int:
     """Generate the frame X,Y,W,H of a project (the frame there with that rectangle, or a new one)
     in the mode the document gives it, and save the first candidate into the project as a patch.
     The project is rewritten atomically, only after a successful run."""
-    from canvas_app.core.generation import accept_result, request_for_frame
+    from canvas_app.core.composite import accept_candidate
+    from canvas_app.core.frame_plan import request_for_frame
     from canvas_app.core.project_file import ProjectError, load_project, save_project
     from canvas_app.engine.api import TilePlan
 
@@ -365,7 +366,7 @@ def generate_into_project(args: argparse.Namespace) -> int:
     finished = run_engine(make_engine(args), request, args.quiet)
     if finished is None:
         return EXIT_FAILED
-    patch = accept_result(doc, frame, request, finished.candidates[0], finished.seeds[0])
+    patch = accept_candidate(doc, frame.id, frame.rect, request, finished.candidates[0], finished.seeds[0])
     save_project(doc, path)
     print(f"{path}: {request.mode.value} frame {x},{y},{w},{h} -> patch {patch.id} (seed {patch.seed})")
     return 0

@@ -61,8 +61,6 @@ class DocumentEvents:
     availability), ``view_changed()``. Emitted on the thread that edits the document."""
 
     def __init__(self) -> None:
-        # What loading this document repaired (a prompt cut to the cap, ...), for the window to say.
-        self.load_notices: list[str] = []
         self.pixels_changed = Event("pixels_changed")
         self.mask_changed = Event("mask_changed")
         self.frames_changed = Event("frames_changed")
@@ -128,6 +126,8 @@ class Document:
     """An infinite canvas document. See the module docstring."""
 
     def __init__(self, history_max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        # What loading this document repaired (a prompt cut to the cap, ...), for the window to say.
+        self.load_notices: list[str] = []
         self.image = TiledRaster(channels=4)
         self.mask = MaskRaster()
         self.frames: dict[str, PromptFrame] = {}
@@ -290,13 +290,18 @@ class Document:
         self._push(FrameCommand(old, None, index, "Delete frame"))
 
     # -- patches ---------------------------------------------------------------------------------
-    def add_patch(self, patch: Patch, pixels: np.ndarray) -> Patch:
-        """Write ``pixels`` (RGBA, the patch's size) at the patch's rect and record the patch,
-        as one undoable command."""
-        if pixels.shape[:2] != (patch.h, patch.w):
+    def add_patch(self, patch: Patch, pixels: np.ndarray | None, at: tuple[int, int] | None = None) -> Patch:
+        """Write ``pixels`` (RGBA) with their top-left corner at ``at`` (default: the patch's corner,
+        and then they must be the patch's size) and record the patch, as one undoable step.
+        ``pixels`` None records the patch alone (an accept that changed no pixel)."""
+        if pixels is not None and at is None and pixels.shape[:2] != (patch.h, patch.w):
             raise ValueError(f"patch pixels {pixels.shape[:2]} do not match its size {(patch.h, patch.w)}")
-        with self.history.group("Accept patch"):
-            self.paste(patch.x, patch.y, pixels, label="Patch pixels")
+        x, y = (patch.x, patch.y) if at is None else at
+        # self.group, not self.history.group: the history-changed event must fire once the group
+        # has landed, or Undo stays greyed after an accept.
+        with self.group("Accept patch"):
+            if pixels is not None:
+                self.paste(x, y, pixels, label="Patch pixels")
             index = len(self.patches)
             self._put_patch(patch, index, True)
             self._push(PatchCommand(patch, index, True))

@@ -63,9 +63,9 @@ class GenerationRequest:
     tile_plan: TilePlan = field(default_factory=TilePlan)
     init_image: np.ndarray | None = None
     mask: np.ndarray | None = None
-    # Where the crop sits on the canvas (x, y); informational, for paste-back by the caller.
+    # Where the crop sits on the canvas (x, y): core composites the result there at accept.
     origin: tuple[int, int] = (0, 0)
-    # Feather radius (px) of the paste-back mask and whether to match colours at the seam.
+    # Feather radius (px) of the composite and whether to match colours at the seam (core, at accept).
     feather: int = 8
     color_match: bool = True
     loras: tuple[tuple[str, float], ...] = ()

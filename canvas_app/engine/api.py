@@ -20,6 +20,7 @@ __all__ = [
     "GenerationRequest",
     "Mode",
     "TilePlan",
+    "Loading",
     "Started",
     "Progress",
     "Finished",
@@ -29,6 +30,16 @@ __all__ = [
     "CancelToken",
     "Engine",
 ]
+
+
+@dataclass(frozen=True)
+class Loading:
+    """Before the first step: the model is being loaded or the inputs prepared. ``fraction`` 0..1 of
+    that preparation, ``stage`` a short text for a person ("loading model builtin")."""
+
+    request_id: int
+    stage: str
+    fraction: float
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class Finished:
-    """``candidates``: one RGB(A) uint8 image per batch item, already pasted back over the init
-    image (pixels outside the mask unchanged). ``seeds``: the seed of each candidate."""
+    """``candidates``: one decoded RGB uint8 crop per batch item (the request's full size; not
+    composited: core does that at accept). ``seeds``: the seed of each candidate."""
 
     request_id: int
     candidates: list[np.ndarray]
@@ -76,7 +87,7 @@ class Failed:
     message: str
 
 
-EngineEvent = Started | Progress | Finished | Cancelled | Failed
+EngineEvent = Loading | Started | Progress | Finished | Cancelled | Failed
 
 
 class CancelToken:

@@ -1,5 +1,6 @@
 """Pixels in and out of latent space: init image and mask preparation (with infill for empty
-pixels), VAE encode/decode in tiles, and the final paste-back."""
+pixels) and VAE encode/decode in tiles. The decoded crop is the engine's result: compositing it over
+the document is core's job (``canvas_app.core.composite``), at accept time."""
 
 from __future__ import annotations
 
@@ -8,20 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from canvas_app.core.composite import feather_alpha
+from canvas_app.core.frame_plan import empty_pixels
 from canvas_app.engine.api import GenerationRequest, Mode
 from canvas_app.engine.infill import infill
-from canvas_app.engine.pasteback import feather_alpha, paste_back
 from canvas_app.engine.tiling import tiled_map
-
-# Alpha below this counts as "no pixel" in an outpaint init image.
-EMPTY_ALPHA = 128
 
 
 @dataclass
 class Inputs:
-    init_rgb: np.ndarray | None = None  # HxWx3, empty pixels filled
-    regen: np.ndarray | None = None  # HxW uint8 alpha of what is regenerated (feathered)
-    empty: np.ndarray | None = None  # HxW bool
     init_latents: Any = None
     latent_mask: Any = None
     masked_image_latents: Any = None
@@ -111,33 +107,29 @@ def _prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inpu
     image = request.init_image
     rgb = np.ascontiguousarray(image[..., :3])
     if request.mode is Mode.IMG2IMG:
-        inputs.init_rgb = rgb
         inputs.init_latents = encode(model, rgb, tile_px)
         return inputs
 
-    # Inpaint / outpaint: what to regenerate, and fill what is empty before encoding.
-    mask = np.zeros(image.shape[:2], np.uint8) if request.mask is None else request.mask.astype(np.uint8)
-    if image.shape[2] == 4:
-        empty = image[..., 3] < EMPTY_ALPHA
-        if empty.any():
-            inputs.empty = empty
-            mask = np.maximum(mask, empty.astype(np.uint8) * 255)
-            rgb = infill(rgb, empty, infill_method, request.seed)
+    # Inpaint / outpaint. The request's mask is what gets regenerated (the frame plan decided it);
+    # empty pixels (the same threshold as the plan's) are filled before encoding and are unknown
+    # to the model, but only the mask is composited at accept.
+    empty = empty_pixels(image)
+    mask = (empty * 255).astype(np.uint8) if request.mask is None else request.mask.astype(np.uint8)
     if not mask.any():
         raise _nothing_to_do()
-    regen = feather_alpha(mask, request.feather)
-    if inputs.empty is not None:
-        regen[inputs.empty] = 255
-    inputs.init_rgb, inputs.regen = rgb, regen
+    if empty.any():
+        rgb = infill(rgb, empty, infill_method, request.seed)
+    unknown = feather_alpha(mask, request.feather)
+    unknown[empty] = 255
     inputs.init_latents = encode(model, rgb, tile_px)
     unet_param = inputs.init_latents
     if model.is_inpaint_unet:
-        inputs.latent_mask = _latent_mask(regen, model.vae_factor, unet_param, binary=True)
-        keep = (regen == 0)[..., None]
+        inputs.latent_mask = _latent_mask(unknown, model.vae_factor, unet_param, binary=True)
+        keep = (unknown == 0)[..., None]
         masked_rgb = np.where(keep, rgb, 127).astype(np.uint8)  # 127 ~ 0 in [-1, 1]: "unknown"
         inputs.masked_image_latents = encode(model, masked_rgb, tile_px)
     else:
-        inputs.latent_mask = _latent_mask(regen, model.vae_factor, unet_param, binary=False)
+        inputs.latent_mask = _latent_mask(unknown, model.vae_factor, unet_param, binary=False)
         inputs.notices.append("this model has no inpainting UNet; inpainted by latent blending")
     return inputs
 
@@ -146,19 +138,3 @@ def _nothing_to_do() -> Exception:
     from canvas_app.engine.errors import InputError
 
     return InputError("the mask is empty: there is nothing to regenerate")
-
-
-def finish(request: GenerationRequest, inputs: Inputs, decoded: np.ndarray) -> np.ndarray:
-    """The candidate as the caller receives it: pasted back over the init image when masked."""
-    if inputs.regen is None:
-        return decoded
-    assert request.init_image is not None
-    original = request.init_image
-    return paste_back(
-        original,
-        decoded,
-        inputs.regen,
-        feather=0,  # inputs.regen is already feathered
-        match_colors=request.color_match,
-        empty=inputs.empty,
-    )

@@ -22,6 +22,7 @@ from canvas_app.engine.api import (
     Failed,
     Finished,
     GenerationRequest,
+    Loading,
     Mode,
     Progress,
     Started,
@@ -124,6 +125,18 @@ class LocalDiffusersEngine:
         with self._lock:
             return self._cache.get(source, self.device(), loras)
 
+    def _needs_loading(self, model: str, inpaint: bool, loras: tuple[tuple[str, float], ...]) -> bool:
+        """Whether load() will read a model (worth telling a person), not reuse the loaded one."""
+        from canvas_app.engine.errors import ModelError
+        from canvas_app.engine.models import resolve_source
+
+        try:
+            source = resolve_source(model, self.settings.allow_pickle, inpaint)
+        except ModelError:
+            return False  # load() fails at once and says why
+        current = self._cache.current
+        return current is None or current.source != source or current.loras != loras
+
     def release(self) -> None:
         """Free the loaded model (the next request loads it again)."""
         with self._lock:
@@ -158,10 +171,16 @@ class LocalDiffusersEngine:
         from canvas_app.engine.schedulers import make_scheduler
         from canvas_app.engine.tiling import plan_tiles
 
-        # 1. Check the request and load the model
+        # 1. Check the request and load the model (the first run of a session says so: it can take
+        # longer than the run itself)
         validate(request)
         masked = request.mode in (Mode.INPAINT, Mode.OUTPAINT)
+        loading = self._needs_loading(request.model, masked, request.loras)
+        if loading:
+            emit(Loading(request_id, f"loading model {request.model}", 0.0))
         model = self.load(request.model, inpaint=masked, loras=request.loras)
+        if loading:
+            emit(Loading(request_id, "preparing the inputs", 0.9))
         factor = model.vae_factor
         if request.width % factor or request.height % factor:
             raise InputError(f"this model needs sizes that are multiples of {factor}")
@@ -228,15 +247,14 @@ class LocalDiffusersEngine:
                 latents = denoise(job, hook, lambda: cancel.cancelled)
                 if not bool(torch.isfinite(latents).all()):
                     raise EngineError(_NAN_MESSAGE)
-                # 6. Decode and paste back
-                decoded = images.decode(model, latents, tile_px)
-                candidates.append(images.finish(request, inputs, decoded))
+                # 6. Decode: the crop is the result (core composites it at accept)
+                candidates.append(images.decode(model, latents, tile_px))
                 seeds.append(seed)
         emit(Finished(request_id, candidates, seeds, request, notices))
 
 
 _NAN_MESSAGE = (
-    "the model produced invalid values (NaN) and nothing was pasted; this happens with some models "
+    "the model produced invalid values (NaN) and there is no result; this happens with some models "
     "in half precision: try the device with :fp32, another scheduler or another model"
 )
 

@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (
 
 from canvas_app.core import limits
 from canvas_app.core.frames import PromptFrame
-from canvas_app.core.generation import MAX_SEED
+from canvas_app.core.limits import MAX_SEED
 from canvas_app.core.request import Mode
-from canvas_app.ui.generation import GenerationController, JobState
+from canvas_app.ui.job_state import JobState
+from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import SCHEDULERS, ModelEntry
 from canvas_app.ui.workspace import Workspace
 

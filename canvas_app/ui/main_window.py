@@ -33,7 +33,6 @@ from canvas_app.ui.brush_panel import BrushPanel
 from canvas_app.ui.document_io import Dialogs, DocumentIO, QtDialogs
 from canvas_app.ui.error_banner import ErrorBanner
 from canvas_app.ui.frame_panel import FramePanel
-from canvas_app.ui.generation import GenerationController
 from canvas_app.ui.image_import import (
     IMAGE_SUFFIXES,
     ImportError_,
@@ -41,6 +40,7 @@ from canvas_app.ui.image_import import (
     load_image_file,
     restore_frame,
 )
+from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import list_models, native_size
 from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, MODEL_KEY, PREVIEW_KEY, Settings
@@ -144,9 +144,8 @@ class MainWindow(QMainWindow):
         ws.tool_changed.connect(self._tool_changed)
         ws.document_replaced.connect(self._document_replaced)
         gen.error.connect(self.show_error)
-        gen.busy_changed.connect(
-            lambda busy: self.statusBar().showMessage("Generating…" if busy else "Done", 3000)
-        )
+        gen.busy_changed.connect(lambda busy: busy and self.statusBar().showMessage("Generating…"))
+        gen.outcome.connect(lambda text: self.statusBar().showMessage(text, 3000))
         io.error.connect(self.show_error)
         io.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         io.recent_changed.connect(self._fill_recent)

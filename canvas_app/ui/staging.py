@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from canvas_app.ui.generation import GenerationController, frame_pixels
+from canvas_app.ui.jobs import GenerationController, frame_pixels
 from canvas_app.ui.qimage import array_to_qimage
 from canvas_app.ui.workspace import Workspace
 

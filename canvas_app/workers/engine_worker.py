@@ -27,6 +27,7 @@ from canvas_app.engine.api import (
     Failed,
     Finished,
     GenerationRequest,
+    Loading,
     Progress,
     Started,
 )
@@ -58,10 +59,11 @@ class _Thread(QThread):
 class EngineWorker(QObject):
     """Owns one engine in a background thread. All public methods are called from the GUI thread.
 
-    Signals carry the engine's event objects (``Started``, ``Progress``, ``Finished``,
+    Signals carry the engine's event objects (``Loading``, ``Started``, ``Progress``, ``Finished``,
     ``Cancelled``, ``Failed``); they are emitted from the worker thread and delivered queued.
     """
 
+    loading = Signal(object)  # Loading: the model loads / inputs are prepared (before Started)
     started = Signal(object)
     progress = Signal(object)
     finished = Signal(object)
@@ -193,7 +195,9 @@ class EngineWorker(QObject):
                 self._progress_signalled = True
             self._progress_ready.emit()
             return
-        if isinstance(event, Started):
+        if isinstance(event, Loading):
+            self.loading.emit(event)
+        elif isinstance(event, Started):
             self.started.emit(event)
         elif isinstance(event, Finished):
             self.finished.emit(event)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import photo, run
 
+from canvas_app.core.composite import composite
 from canvas_app.engine.api import Finished, GenerationRequest, Mode, Progress
 from canvas_app.engine.models import builtin_model_dir
 
@@ -49,6 +50,7 @@ def test_builtin_inpaint_keeps_unmasked_pixels(engine) -> None:
     )
     finished = run(engine, request)[-1]
     assert isinstance(finished, Finished), getattr(finished, "message", finished)
-    out = finished.candidates[0]
-    assert np.array_equal(out[size - 8 :, :], image[size - 8 :, :])
-    assert not np.array_equal(out[mask == 255], image[mask == 255])
+    current = np.dstack([image, np.full((size, size), 255, np.uint8)])
+    out, alpha = composite(current, finished.candidates[0], mask, request.feather)
+    assert np.array_equal(out[alpha == 0], current[alpha == 0]) and (alpha[size - 8 :, :] == 0).all()
+    assert not np.array_equal(out[mask == 255], current[mask == 255])

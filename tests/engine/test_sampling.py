@@ -40,8 +40,8 @@ def test_previews_every_step_and_tile(engine, sd4: str) -> None:
         prompt="a sky", model=sd4, width=160, height=96, steps=3, seed=1, tile_plan=TilePlan(overlap=16)
     )
     events = run(engine, request)
-    started = events[0]
-    assert isinstance(started, Started) and started.tiles == 6
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.tiles == 6
     progress = [e for e in events if isinstance(e, Progress)]
     assert {(e.step, e.tile) for e in progress} == {(s, t) for s in (1, 2, 3) for t in range(6)}
     for event in progress:
@@ -96,5 +96,5 @@ def test_tiled_run_matches_single_tile_when_one_tile_covers_all(engine, sd8: str
 def test_wide_panorama_runs_in_tiles(engine, sd4: str) -> None:
     # 4x the native width.
     events = run(engine, GenerationRequest(model=sd4, width=256, height=64, steps=2, seed=2))
-    assert events[0].tiles >= 4
+    assert next(e for e in events if isinstance(e, Started)).tiles >= 4
     assert events[-1].candidates[0].shape == (64, 256, 3)

@@ -214,7 +214,7 @@ def test_window_shows_engine_faults_and_generates_again(
 ) -> None:  # type: ignore[no-untyped-def]
     from helpers import make_window
 
-    from canvas_app.ui.generation import JobState
+    from canvas_app.ui.job_state import JobState
 
     window = make_window(qtbot, tmp_path, engine=engine)
     frame = window.ws.doc.add_frame(
@@ -223,9 +223,7 @@ def test_window_shows_engine_faults_and_generates_again(
     window.ws.select_frame(frame.id)
 
     def finished(rid: int) -> None:
-        qtbot.waitUntil(
-            lambda: window.gen.jobs[rid].state not in (JobState.QUEUED, JobState.RUNNING), timeout=120_000
-        )
+        qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=120_000)
 
     with Fault(engine, tiny_sd, "unet", raise_(fault), after=1):
         rid = window.generate()

@@ -1,7 +1,8 @@
 """A fast engine for UI tests: real threads, real events, no model.
 
-It paints a gradient tinted by the seed, streams one preview per step and tile, honours the cancel
-token between steps and pastes back through the request's mask like the real engine does.
+It paints a gradient tinted by the seed, reports loading on its first run (``load_gate`` holds it
+there), streams one preview per step and tile, honours the cancel token between steps and returns
+the whole crop, like the real engine (core composites it at accept).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from canvas_app.engine.api import (
     Failed,
     Finished,
     GenerationRequest,
+    Loading,
     Progress,
     Started,
 )
@@ -55,6 +57,8 @@ class FakeEngine:
         self.tile_size = tile_size
         self.fail_with = ""
         self.gate: threading.Event | None = None
+        self.load_gate: threading.Event | None = None
+        self.model_loaded = False
         self.requests: list[GenerationRequest] = []
         self.loaded: list[str] = []
 
@@ -86,6 +90,12 @@ class FakeEngine:
         if self.fail_with:
             emit(Failed(request_id, self.fail_with))
             return
+        if not self.model_loaded:
+            emit(Loading(request_id, f"loading model {request.model}", 0.0))
+            if self.load_gate is not None:
+                self.load_gate.wait(5)
+            emit(Loading(request_id, "preparing the inputs", 0.9))
+            self.model_loaded = True
         tiles = self._tiles(request)
         emit(Started(request_id, request.steps, len(tiles)))
         if self.gate is not None:
@@ -102,11 +112,5 @@ class FakeEngine:
                 )
                 emit(Progress(request_id, step + 1, request.steps, index, (x, y, w, h), preview))
             time.sleep(self.step_delay)
-        candidates = []
-        for seed in seeds:
-            out = fake_image(request, seed)
-            if request.init_image is not None and request.mask is not None:
-                keep = request.mask[..., None] == 0
-                out = np.where(keep, request.init_image[..., :3], out).astype(np.uint8)
-            candidates.append(out)
+        candidates = [fake_image(request, seed) for seed in seeds]
         emit(Finished(request_id, candidates, seeds, request))

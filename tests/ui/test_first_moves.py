@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.request import DEFAULT_SCHEDULER
-from canvas_app.ui.generation import JobState
+from canvas_app.ui.job_state import JobState
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction, QDropEvent, QGuiApplication
 from canvas_app.core import limits
 from canvas_app.core.a1111 import parse_infotext
 from canvas_app.core.image_metadata import PARAMETERS_KEY, REQUEST_KEY
-from canvas_app.ui.generation import JobState
+from canvas_app.ui.job_state import JobState
 
 NEGATIVE = "blurry, dark\nlow quality: jpeg\nwatermark"
 

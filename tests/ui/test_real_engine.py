@@ -14,7 +14,7 @@ import pytest
 from helpers import ScriptedDialogs, drag, make_settings
 
 from canvas_app.app import make_engine_factory
-from canvas_app.ui.generation import JobState
+from canvas_app.ui.job_state import JobState
 from canvas_app.ui.main_window import MainWindow
 from canvas_app.workers import EngineWorker
 
@@ -48,9 +48,7 @@ def run_frame(qtbot, window: MainWindow, model: str, size: int, steps: int) -> i
     previews = []
     window.worker.progress.connect(lambda ev: previews.append(ev) if ev.preview is not None else None)
     rid = window.generate()
-    qtbot.waitUntil(
-        lambda: window.gen.jobs[rid].state not in (JobState.QUEUED, JobState.RUNNING), timeout=600_000
-    )
+    qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=600_000)
     job = window.gen.jobs[rid]
     assert job.state == JobState.FINISHED, job.message
     assert previews, "no step previews arrived"

@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
 from canvas_app.core.request import GenerationRequest, Mode
-from canvas_app.ui.generation import JobState
+from canvas_app.ui.job_state import JobState
 
 
 @pytest.fixture
@@ -23,9 +23,7 @@ def window(qtbot, tmp_path):
 
 
 def finish(qtbot, window, rid):
-    qtbot.waitUntil(
-        lambda: window.gen.jobs[rid].state not in (JobState.QUEUED, JobState.RUNNING), timeout=10000
-    )
+    qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=10000)
 
 
 def test_frame_prompt_generate_previews_accept_undo_redo(qtbot, window):

@@ -1,71 +1,36 @@
 """Generation jobs on the GUI side: queue per frame, live previews, staging, accept, re-roll.
 
-Each job moves through an explicit state machine (queued -> running -> finished | cancelled |
-failed); widgets only react to ``job_changed`` / ``staging_changed``. Results are staged per frame
-(candidates accumulate across "generate more") until the artist accepts one (one undoable patch) or
-discards them.
+Each job moves through the state machine of ``canvas_app.ui.job_state`` (one table of transitions);
+widgets only react to ``job_changed`` / ``staging_changed``. Results are staged per frame
+(candidates accumulate across "generate more") until the artist accepts one, which core composites
+over the document as it is then (one undoable patch), or discards them.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass, field
-from enum import Enum
 
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, Signal
 
+from canvas_app.core.composite import accept_candidate, preview_candidate
+from canvas_app.core.frame_plan import decide_mode, plan_frame
 from canvas_app.core.frames import Patch, PromptFrame
-from canvas_app.core.generation import MAX_SEED, accept_result, mode_for_frame, request_for_frame
+from canvas_app.core.limits import MAX_SEED
 from canvas_app.core.request import GenerationRequest, Mode
-from canvas_app.engine.api import Cancelled, Failed, Finished, Progress, Started
+from canvas_app.engine.api import Cancelled, Failed, Finished, Loading, Progress, Started
+from canvas_app.ui.job_state import Job, JobEvent, JobState
 from canvas_app.ui.qimage import array_to_qimage
 from canvas_app.ui.workspace import Workspace
 from canvas_app.workers.engine_worker import EngineWorker
-
-
-class JobState(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-@dataclass
-class Job:
-    request_id: int
-    frame: PromptFrame  # the frame as it was when the job was queued
-    request: GenerationRequest
-    state: JobState = JobState.QUEUED
-    step: int = 0
-    total: int = 0
-    tiles: int = 1
-    tile: int = 0
-    started_at: float = 0.0
-    queued_at: float = field(default_factory=time.perf_counter)
-    message: str = ""
-
-    @property
-    def fraction(self) -> float:
-        if self.total <= 0:
-            return 0.0
-        return min(1.0, ((self.step - 1) + (self.tile + 1) / max(self.tiles, 1)) / self.total)
-
-    def eta_seconds(self) -> float | None:
-        f = self.fraction
-        if self.state != JobState.RUNNING or f <= 0.02:
-            return None
-        elapsed = time.perf_counter() - self.started_at
-        return elapsed * (1.0 - f) / f
 
 
 @dataclass
 class Candidate:
     frame: PromptFrame
     request: GenerationRequest
-    image: np.ndarray  # the request's full output (crop incl. context)
+    image: np.ndarray  # the engine's decoded crop (the request's full size, context included)
     seed: int
 
 
@@ -80,10 +45,13 @@ class Staging:
 
 
 def frame_pixels(candidate: Candidate) -> np.ndarray:
-    """The part of a candidate that lies inside its frame (what accepting it writes)."""
+    """The part of a candidate's decoded crop that lies inside its frame (for thumbnails)."""
     ox, oy = candidate.request.origin
     f = candidate.frame
     return candidate.image[f.y - oy : f.y - oy + f.h, f.x - ox : f.x - ox + f.w]
+
+
+_OUTCOME = {JobState.FINISHED: "Done", JobState.CANCELLED: "Cancelled", JobState.FAILED: "Failed"}
 
 
 class GenerationController(QObject):
@@ -93,7 +61,8 @@ class GenerationController(QObject):
     staging_changed = Signal(str)  # frame id
     error = Signal(str)  # a message for a person
     busy_changed = Signal(bool)
-    accepted = Signal(str, str)  # frame id, patch id
+    # When the queue empties: how the last job ended ("Done", "Cancelled", "Failed"), for the status bar.
+    outcome = Signal(str)
 
     def __init__(self, ws: Workspace, worker: EngineWorker) -> None:
         super().__init__()
@@ -103,6 +72,7 @@ class GenerationController(QObject):
         self.staging: dict[str, Staging] = {}
         self.last_seed: dict[str, int] = {}
         self.context_padding = 32
+        worker.loading.connect(self._on_loading)
         worker.started.connect(self._on_started)
         worker.progress.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
@@ -113,9 +83,7 @@ class GenerationController(QObject):
     # -- queries ---------------------------------------------------------------------------------
     def active_jobs(self, frame_id: str | None = None) -> list[Job]:
         return [
-            j
-            for j in self.jobs.values()
-            if j.state in (JobState.QUEUED, JobState.RUNNING) and (frame_id is None or j.frame.id == frame_id)
+            j for j in self.jobs.values() if j.state.active and (frame_id is None or j.frame.id == frame_id)
         ]
 
     @property
@@ -123,7 +91,9 @@ class GenerationController(QObject):
         return bool(self.active_jobs())
 
     def mode_for(self, frame_id: str) -> Mode:
-        return mode_for_frame(self.ws.doc, self.ws.doc.frame(frame_id))
+        doc = self.ws.doc
+        frame = doc.frame(frame_id)
+        return decide_mode(doc.image.read(*frame.rect), doc.mask.read(*frame.rect))
 
     # -- commands --------------------------------------------------------------------------------
     def generate(self, frame_id: str, seed: int | None = None, **overrides: object) -> int:
@@ -131,9 +101,9 @@ class GenerationController(QObject):
         readable message when the frame cannot be generated."""
         doc = self.ws.doc
         frame = doc.frame(frame_id)
-        if seed is None and frame.seed < 0:
-            seed = random.randint(0, MAX_SEED)
-        request = request_for_frame(doc, frame, self.context_padding, seed=seed, **overrides)  # type: ignore[arg-type]
+        mode = overrides.pop("mode", None)
+        plan = plan_frame(doc, frame, self.context_padding, seed=seed, mode=mode)  # type: ignore[arg-type]
+        request = plan.request(frame, **overrides)
         self.last_seed[frame_id] = request.seed
         was_busy = self.busy
         rid = self.worker.submit(request)
@@ -197,10 +167,11 @@ class GenerationController(QObject):
         if staging is None or staging.current is None:
             return None
         cand = staging.current
-        patch = accept_result(self.ws.doc, cand.frame, cand.request, cand.image, cand.seed)
+        patch = accept_candidate(
+            self.ws.doc, cand.frame.id, cand.frame.rect, cand.request, cand.image, cand.seed
+        )
         del self.staging[frame_id]
         self._show_staging(frame_id)
-        self.accepted.emit(frame_id, patch.id)
         return patch
 
     def discard(self, frame_id: str) -> None:
@@ -211,24 +182,32 @@ class GenerationController(QObject):
         self.worker.cancel_all()
 
     # -- worker events ---------------------------------------------------------------------------
+    def _on_loading(self, ev: Loading) -> None:
+        job = self.jobs.get(ev.request_id)
+        if job is None:
+            return
+        job.apply(JobEvent.LOADING)
+        job.stage, job.stage_fraction = ev.stage, ev.fraction
+        self._show_job(job.frame.id)
+
     def _on_started(self, ev: Started) -> None:
         job = self.jobs.get(ev.request_id)
         if job is None:
             return
-        job.state = JobState.RUNNING
+        job.apply(JobEvent.STARTED)
         job.total, job.tiles = ev.total_steps, max(1, ev.tiles)
-        job.started_at = time.perf_counter()
         item = self.ws.scene.frame_items.get(job.frame.id)
         if item is not None:
             item.clear_previews()
+            # The staged candidate would hide the live previews of this run: show it again after.
+            item.set_staged(None)
         self._show_job(job.frame.id)
 
     def _on_progress(self, ev: Progress) -> None:
         job = self.jobs.get(ev.request_id)
-        if job is None or job.state not in (JobState.RUNNING, JobState.QUEUED):
+        if job is None or job.apply(JobEvent.PROGRESS) is not JobState.RUNNING:
             return
-        job.state = JobState.RUNNING
-        job.step, job.total, job.tile = ev.step, ev.total, ev.tile
+        job.record_progress(ev.step, ev.total, ev.tile)
         item = self.ws.scene.frame_items.get(job.frame.id)
         if item is not None and ev.preview is not None:
             ox, oy = job.request.origin
@@ -242,7 +221,7 @@ class GenerationController(QObject):
         job = self.jobs.get(ev.request_id)
         if job is None:
             return
-        job.state = JobState.FINISHED
+        job.apply(JobEvent.FINISHED)
         staging = self.staging.setdefault(job.frame.id, Staging())
         first_new = len(staging.candidates)
         for image, seed in zip(ev.candidates, ev.seeds, strict=False):
@@ -251,20 +230,19 @@ class GenerationController(QObject):
         if ev.notices:
             job.message = "; ".join(ev.notices)
         self._end_job(job)
-        self._show_staging(job.frame.id)
 
     def _on_cancelled(self, ev: Cancelled) -> None:
         job = self.jobs.get(ev.request_id)
         if job is None:
             return
-        job.state = JobState.CANCELLED
+        job.apply(JobEvent.CANCELLED)
         self._end_job(job)
 
     def _on_failed(self, ev: Failed) -> None:
         job = self.jobs.get(ev.request_id)
         if job is None:
             return
-        job.state = JobState.FAILED
+        job.apply(JobEvent.FAILED)
         job.message = ev.message
         self._end_job(job)
         self.error.emit(ev.message)
@@ -273,19 +251,22 @@ class GenerationController(QObject):
         item = self.ws.scene.frame_items.get(job.frame.id)
         if item is not None and not self.active_jobs(job.frame.id):
             item.clear_previews()
-        self._show_job(job.frame.id)
+        self._show_staging(job.frame.id)
+        self.job_changed.emit(job.frame.id)
         if not self.busy:
             self.busy_changed.emit(False)
+            self.outcome.emit(_OUTCOME[job.state])
 
     def _on_document_replaced(self) -> None:
         self.cancel()
         self.staging.clear()
-        self.jobs = {rid: j for rid, j in self.jobs.items() if j.state in (JobState.QUEUED, JobState.RUNNING)}
+        self.jobs = {rid: j for rid, j in self.jobs.items() if j.state.active}
 
     # -- display ---------------------------------------------------------------------------------
     def status_text(self, frame_id: str) -> tuple[str, float | None]:
         jobs = self.active_jobs(frame_id)
-        running = [j for j in jobs if j.state == JobState.RUNNING]
+        queued = f" · +{len(jobs) - 1} queued" if len(jobs) > 1 else ""
+        running = [j for j in jobs if j.state is JobState.RUNNING]
         if running:
             job = running[0]
             eta = job.eta_seconds()
@@ -294,9 +275,11 @@ class GenerationController(QObject):
                 text += f" · tile {job.tile + 1}/{job.tiles}"
             if eta is not None:
                 text += f" · {eta:.0f}s left"
-            if len(jobs) > 1:
-                text += f" · +{len(jobs) - 1} queued"
-            return text, job.fraction
+            return text + queued, job.fraction
+        loading = [j for j in jobs if j.state is JobState.LOADING]
+        if loading:
+            job = loading[0]
+            return f"{job.stage} {job.stage_fraction:.0%}" + queued, job.stage_fraction
         if jobs:
             return f"queued ({len(jobs)})", 0.0
         staging = self.staging.get(frame_id)
@@ -312,17 +295,19 @@ class GenerationController(QObject):
         self.job_changed.emit(frame_id)
 
     def _show_staging(self, frame_id: str) -> None:
+        """Show the current candidate as accepting it would write it now (composited over the
+        document), unless a run for the frame is under way (then its previews show)."""
         item = self.ws.scene.frame_items.get(frame_id)
         staging = self.staging.get(frame_id)
         if item is not None:
             cand = staging.current if staging else None
-            if cand is None:
+            if cand is None or self.active_jobs(frame_id):
                 item.set_staged(None)
             else:
-                f = cand.frame
-                item.set_staged(
-                    array_to_qimage(np.ascontiguousarray(frame_pixels(cand))), QRectF(f.x, f.y, f.w, f.h)
-                )
+                ox, oy = cand.request.origin
+                preview = preview_candidate(self.ws.doc, cand.request, cand.image)
+                rect = QRectF(ox, oy, cand.request.width, cand.request.height)
+                item.set_staged(array_to_qimage(np.ascontiguousarray(preview)), rect)
             text, fraction = self.status_text(frame_id)
             item.set_status(text, fraction)
         self.staging_changed.emit(frame_id)

@@ -1,15 +1,19 @@
-"""Mode, crop and mask of a frame's request, and accepting a result as a patch."""
+"""The frame plan: mode, crop, regenerate mask and seed of a frame's request, for GUI and CLI."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
 from canvas_app.core.document import Document
-from canvas_app.core.frames import PromptFrame
-from canvas_app.core.generation import accept_result, crop_rect, mode_for_frame, request_for_frame
+from canvas_app.core.frame_plan import (
+    EMPTY_ALPHA,
+    crop_rect,
+    decide_mode,
+    plan_frame,
+    plan_image,
+    request_for_frame,
+)
 from canvas_app.core.request import GenerationRequest, Mode
 
 
@@ -17,6 +21,10 @@ def opaque(w: int, h: int, value: int = 100) -> np.ndarray:
     arr = np.full((h, w, 4), value, np.uint8)
     arr[..., 3] = 255
     return arr
+
+
+def mode_for_frame(doc: Document, frame) -> Mode:
+    return plan_frame(doc, frame).mode
 
 
 def test_modes_follow_what_is_under_the_frame() -> None:
@@ -96,46 +104,9 @@ def test_outpaint_mask_covers_empty_pixels_and_brushed_mask() -> None:
     assert (mask[4:8, 4:8] == 128).all()
     assert int((mask[:, :32] > 0).sum()) == 16
     assert (req.init_image[:, 32:, 3] == 0).all()
-    assert crop_rect(frame, Mode.OUTPAINT, 32) == (-32, -32, 128, 128)
+    assert crop_rect(frame.rect, Mode.OUTPAINT, 32) == (-32, -32, 128, 128)
     with pytest.raises(ValueError):
-        crop_rect(frame, Mode.OUTPAINT, -1)
-
-
-def test_accept_result_writes_only_the_frame_and_undoes_as_one() -> None:
-    doc = Document()
-    doc.paste(-64, -64, opaque(200, 200, 10))
-    frame = doc.add_frame(x=0, y=0, w=64, h=32, prompt="sky")
-    doc.fill_mask(0, 0, 64, 32)
-    req = request_for_frame(doc, frame, context_padding=16, seed=123)
-    result = np.full((req.height, req.width, 3), 222, np.uint8)
-    history_before = len(doc.history)
-    patch = accept_result(doc, frame, req, result, seed=124)
-    assert len(doc.history) == history_before + 1
-    assert doc.image.read(0, 0, 64, 32)[..., 0].min() == 222
-    # The context around the frame is untouched.
-    assert doc.image.read(-16, -16, 16, 16)[..., 0].max() == 10
-    assert doc.image.read(0, 32, 64, 1)[..., 0].max() == 10
-    assert patch.frame_id == frame.id and patch.rect == frame.rect and patch.seed == 124
-    lineage = GenerationRequest.from_json(patch.request_json)
-    assert lineage.seed == 124 and lineage.prompt == "sky" and lineage.mode == Mode.INPAINT
-    assert lineage.init_image is None and json.loads(patch.request_json)["origin"] == [-16, -16]
-    assert doc.patches == [patch]
-    doc.undo()
-    assert doc.patches == [] and doc.image.read(0, 0, 1, 1)[0, 0, 0] == 10
-
-
-def test_accept_result_checks_its_input() -> None:
-    doc = Document()
-    frame = doc.add_frame(PromptFrame(x=0, y=0, w=64, h=64))
-    req = request_for_frame(doc, frame)
-    with pytest.raises(ValueError, match="request was 64x64"):
-        accept_result(doc, frame, req, np.zeros((32, 64, 3), np.uint8), 1)
-    with pytest.raises(ValueError, match="uint8"):
-        accept_result(doc, frame, req, np.zeros((64, 64, 3), np.float32), 1)
-    moved = frame.moved_to(200, 200)
-    with pytest.raises(ValueError, match="inside"):
-        accept_result(doc, moved, req, np.zeros((64, 64, 4), np.uint8), 1)
-    assert len(doc.history) == 1
+        crop_rect(frame.rect, Mode.OUTPAINT, -1)
 
 
 def test_forced_modes_for_re_rolls() -> None:
@@ -149,3 +120,51 @@ def test_forced_modes_for_re_rolls() -> None:
     # A re-roll of a txt2img patch starts from scratch even though pixels are there now.
     req = request_for_frame(doc, frame, mode="txt2img")
     assert req.mode == Mode.TXT2IMG and req.init_image is None and req.mask is None
+
+
+def test_one_empty_threshold_decides_mode_and_regen() -> None:
+    """Half-erased pixels (alpha < EMPTY_ALPHA) are empty; anti-aliased ones (>=) are content."""
+    doc = Document()
+    doc.paste(0, 0, opaque(64, 64))
+    frame = doc.add_frame(x=0, y=0, w=64, h=64)
+    edge = opaque(8, 8)
+    edge[..., 3] = EMPTY_ALPHA
+    doc.paste(0, 0, edge)
+    assert plan_frame(doc, frame).mode == Mode.IMG2IMG
+    edge[..., 3] = EMPTY_ALPHA - 1
+    doc.paste(0, 0, edge)
+    plan = plan_frame(doc, frame, context_padding=0)
+    assert plan.mode == Mode.OUTPAINT and plan.regen is not None
+    assert (plan.regen[:8, :8] == 255).all() and int((plan.regen > 0).sum()) == 64
+
+
+def test_context_padding_over_empty_canvas_is_never_regenerated() -> None:
+    """A frame flush with the photo's border: the padding hangs over empty canvas. Only the mask
+    inside the frame is regenerated (defect 3: the engine used to add the empty padding)."""
+    doc = Document()
+    doc.paste(0, 0, opaque(64, 64))
+    frame = doc.add_frame(x=0, y=0, w=64, h=64)
+    doc.fill_mask(24, 24, 8, 8)
+    plan = plan_frame(doc, frame, context_padding=16)
+    assert plan.mode == Mode.INPAINT and plan.crop == (-16, -16, 96, 96)
+    assert plan.init is not None and (plan.init[:16, :, 3] == 0).all()  # the padding is empty
+    assert plan.regen is not None and int((plan.regen > 0).sum()) == 64
+    req = plan.request(frame)
+    assert req.mask is plan.regen and req.feather == plan.feather and req.origin == (-16, -16)
+
+
+def test_plan_image_is_the_cli_mode_inference() -> None:
+    photo = opaque(32, 32)
+    assert plan_image(None, None, (32, 32), seed=3).mode == Mode.TXT2IMG
+    assert plan_image(photo, None, (32, 32), seed=3).mode == Mode.IMG2IMG
+    mask = np.zeros((32, 32), np.uint8)
+    with pytest.raises(ValueError, match="nothing to regenerate"):
+        plan_image(photo, mask, (32, 32))
+    mask[4:8, 4:8] = 255
+    plan = plan_image(photo, mask, (32, 32), seed=3)
+    assert plan.mode == Mode.INPAINT and plan.regen is not None and int((plan.regen > 0).sum()) == 16
+    holes = photo.copy()
+    holes[:, 16:, 3] = 0
+    plan = plan_image(holes, None, (32, 32), seed=3)
+    assert plan.mode == Mode.OUTPAINT and plan.regen is not None and (plan.regen[:, 16:] == 255).all()
+    assert decide_mode(holes[..., :3], None) == Mode.IMG2IMG  # RGB has no empty pixels
