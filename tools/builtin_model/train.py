@@ -1,6 +1,6 @@
 """Reproduce the built-in model from scratch on a CPU, resumably.
 
-    python -m canvas_app.builtin.train --work checkpoints/builtin all
+    python -m tools.builtin_model.train --work checkpoints/builtin all
 
 Stages (each resumes from its last checkpoint in ``--work`` and is skipped once done):
   1. data     render the procedural scenes once into a uint8 array
@@ -22,17 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from canvas_app.builtin import architecture as arch
-from canvas_app.builtin.crops import LatentCrops, held_out_count, load_data
-from canvas_app.builtin.denoising import denoiser_target, loss_weights, lr_at, redraw_position_words
-from canvas_app.builtin.export import export_models
-from canvas_app.builtin.scenes import (
+from tools.builtin_model import architecture as arch
+from tools.builtin_model.crops import LatentCrops, held_out_count, load_data
+from tools.builtin_model.denoising import denoiser_target, loss_weights, lr_at, redraw_position_words
+from tools.builtin_model.export import export_models
+from tools.builtin_model.scenes import (
     SCENE_H,
     SCENE_W,
     render_scene,
     vocabulary,
 )
-from canvas_app.builtin.workdir import Workdir, load_checkpoint, log, save_checkpoint
+from tools.builtin_model.workdir import Workdir, load_checkpoint, log, save_checkpoint
 
 STAGES = ("data", "vae", "latents", "unet", "inpaint", "export")
 SEED = 1234
@@ -151,7 +151,7 @@ def stage_latents(work: Workdir) -> None:
 
 # 4. UNet + text encoder ------------------------------------------------------------------------
 def load_tokenizer(work: Workdir):
-    from canvas_app.builtin.tokenizer import build_word_tokenizer
+    from tools.builtin_model.tokenizer import build_word_tokenizer
 
     return build_word_tokenizer(vocabulary(), work.root / "tokenizer", model_max_length=arch.TEXT_MAX_LENGTH)
 

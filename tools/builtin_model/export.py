@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from canvas_app.builtin import architecture as arch
+from tools.builtin_model import architecture as arch
 
 PREVIEW_MAP_FILE = "latent_rgb.json"  # read by canvas_app.engine.previews
 
@@ -64,9 +64,9 @@ def export_models(work, out_dir: Path) -> list[Path]:
     """Export ``builtin`` (and ``builtin-inpaint`` once trained) from the checkpoints in ``work``."""
     import torch
 
-    from canvas_app.builtin.crops import load_data
-    from canvas_app.builtin.train import load_tokenizer, load_vae
-    from canvas_app.builtin.workdir import load_checkpoint
+    from tools.builtin_model.crops import load_data
+    from tools.builtin_model.train import load_tokenizer, load_vae
+    from tools.builtin_model.workdir import load_checkpoint
 
     scale = work.info("latents")["scaling_factor"]
     vae = load_vae(work)

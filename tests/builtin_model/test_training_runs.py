@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from canvas_app.builtin import crops, denoising, train
+from tools.builtin_model import crops, denoising, train
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_random_masks_cover_brush_box_and_border_cases():
 
 
 def test_complete_captions_name_everything_half_inside_and_drop_nothing(trained):
-    from canvas_app.builtin.scenes import HALF_INSIDE, caption_for_crop
+    from tools.builtin_model.scenes import HALF_INSIDE, caption_for_crop
 
     work, _ = trained
     samples = crops.LatentCrops(train.Workdir(work), seed=3)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from canvas_app.builtin.scenes import vocabulary
+from tools.builtin_model.scenes import vocabulary
 
 MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 pytestmark = pytest.mark.skipif(not (MODELS / "builtin").is_dir(), reason="built-in model not installed")

@@ -1,7 +1,7 @@
 """Measure the shipped built-in model: prompt adherence (seen and held-out), guidance, inpainting,
 outpainting continuity, speed; and draw the sample grid.
 
-    python -m canvas_app.builtin.evaluate --out docs/builtin-eval.json --grid docs/images/builtin-samples.png
+    python -m tools.builtin_model.evaluate --out docs/builtin-eval.json --grid docs/images/builtin-samples.png
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from canvas_app.builtin.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
-from canvas_app.builtin.scenes import (
+from tools.builtin_model.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
+from tools.builtin_model.scenes import (
     BACKGROUND_COLORS,
     HALF_INSIDE,
     HELD_OUT,
