@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow .ckpt/.bin/.pt/.pth models and LoRAs: loading one can run arbitrary code (default: refused)",
     )
     gen.add_argument(
-        "--quiet", action="store_true", help="print nothing but errors: no progress bar, no file names"
+        "--quiet", action="store_true", help="print nothing but errors: no progress bar, notes or file names"
     )
     gen.add_argument("--out", help="output PNG (with --batch N: PATH-1.png ... PATH-N.png)")
     gen.add_argument("--project", help="a .canvas project: generate into it instead of a PNG")
@@ -291,7 +291,7 @@ def run_engine(engine: Any, request: Any, quiet: bool) -> Any:
     bar.close()
     last = events[-1] if events else None
     if isinstance(last, Finished):
-        for notice in last.notices:
+        for notice in () if quiet else last.notices:
             print(f"{PROG}: note: {notice}", file=sys.stderr)
         return last
     message = getattr(last, "message", "the run ended without a result")

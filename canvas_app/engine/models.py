@@ -168,9 +168,12 @@ def load_pipeline(
 def _load_pretrained(source: ModelSource, dtype: Any, allow_pickle: bool, components: dict[str, Any]) -> Any:
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
-    # Its "Loading pipeline components" bar is not for our users: the app and the CLI show their own.
+    # Their loading bars ("Loading pipeline components", "Loading weights") are not for our users:
+    # the app and the CLI show their own progress.
     diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     kwargs: dict[str, Any] = {dtype_kwarg(): dtype, **components}
     if source.kind == "folder":
         kwargs["local_files_only"] = True
