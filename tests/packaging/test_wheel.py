@@ -86,6 +86,7 @@ def _fresh_venv(tmp: Path) -> Path:
         check=True,
     ).stdout.strip()
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    ours |= {p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")}
     Path(site, "borrowed-dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     return python
 
