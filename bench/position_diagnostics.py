@@ -31,7 +31,7 @@ def load(model: Path):
 
 
 def encode(pipe, prompts: list[str]) -> torch.Tensor:
-    from canvas_app.builtin.train import encode_text
+    from tools.builtin_model.train import encode_text
 
     return encode_text(pipe.tokenizer, pipe.text_encoder, prompts)
 
@@ -112,7 +112,7 @@ def attention(pipe) -> None:
 
 
 def signal(pipe, scenes: int) -> None:
-    from canvas_app.builtin.scenes import HALF_INSIDE, SCENE_W, crop_groups, render_scene
+    from tools.builtin_model.scenes import HALF_INSIDE, SCENE_W, crop_groups, render_scene
 
     size = pipe.unet.config.sample_size * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
     scale = pipe.vae.config.scaling_factor

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -62,10 +62,32 @@ def _app_icon() -> QIcon:
         return QIcon()
 
 
+EXIT_NO_DISPLAY = 2
+
+
+def display_problem(environ: Mapping[str, str], platform: str) -> str | None:
+    """Why the window cannot be shown, or None. On Linux Qt needs an X or Wayland display (or an
+    explicit QT_QPA_PLATFORM); without one it aborts with a hint about plugins that misleads."""
+    if not platform.startswith("linux"):
+        return None
+    if environ.get("QT_QPA_PLATFORM") or environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display to show the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). Start it from "
+        "a desktop session, with ssh -X, or under a virtual X server (xvfb-run canvas-app); "
+        "'canvas-app generate' works without a display"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if QApplication.instance() is None:
+        problem = display_problem(os.environ, sys.platform)
+        if problem:
+            print(f"canvas-app: error: {problem}", file=sys.stderr)
+            return EXIT_NO_DISPLAY
     app = QApplication.instance() or QApplication(sys.argv[:1])
     refcount_guard.install()
     app.setApplicationName("canvas-app")

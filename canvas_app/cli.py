@@ -8,8 +8,10 @@ generation exits with status 1; nothing partial is ever written.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,34 +32,105 @@ def build_parser() -> argparse.ArgumentParser:
         "gui", help="start the desktop app (the default); see canvas-app gui --help", add_help=False
     )
 
-    gen = sub.add_parser("generate", help="generate images headless")
+    gen = sub.add_parser(
+        "generate",
+        help="generate images headless",
+        description="Generate into PNG files (--out) or into a frame of a project (--project, --frame).",
+        epilog="Negative coordinates work in either form: --frame -64,-64,128,128 or --frame=-64,-64,128,128.",
+    )
     gen.add_argument("--prompt", help="what to generate (required unless the project frame has one)")
-    gen.add_argument("--negative", help="negative prompt")
-    gen.add_argument("--model", help="builtin (default), a diffusers folder, a .safetensors file or a hub id")
-    gen.add_argument("--size", help="WxH in pixels, multiples of 8 (default: the init image's, else 128x128)")
-    gen.add_argument("--steps", type=int)
-    gen.add_argument("--guidance", type=float, help="CFG scale")
-    gen.add_argument("--seed", type=int, help="first seed (default: random); candidates use seed+1, ...")
+    gen.add_argument("--negative", help="negative prompt: what to keep out of the image (default: none)")
     gen.add_argument(
-        "--scheduler", help="Euler, Euler a, DPM++ 2M, DPM++ 2M Karras, DPM++ SDE, DDIM, UniPC, LCM"
+        "--model",
+        help="builtin, a diffusers folder, a .safetensors file or a hub id in the local cache (default: builtin)",
     )
-    gen.add_argument("--batch", type=int, help="number of candidates")
+    gen.add_argument(
+        "--size", help="WxH in pixels, multiples of 8 (default: the init image's size, else 128x128)"
+    )
+    gen.add_argument("--steps", type=int, help=f"denoising steps (default: {_default('steps')})")
+    gen.add_argument(
+        "--guidance",
+        type=float,
+        help=f"classifier-free guidance (CFG) scale: how closely to follow the prompt (default: {_default('guidance')})",
+    )
+    gen.add_argument(
+        "--seed", type=int, help="seed of the first candidate; the others use seed+1, ... (default: random)"
+    )
+    gen.add_argument(
+        "--scheduler",
+        help="sampler: Euler, Euler a, DPM++ 2M, DPM++ 2M Karras, DPM++ SDE, DDIM, UniPC, LCM "
+        f"(default: {_default('scheduler')})",
+    )
+    gen.add_argument("--batch", type=int, help=f"number of candidates (default: {_default('batch')})")
     gen.add_argument("--init", help="init image (img2img; with transparent pixels: outpaint)")
-    gen.add_argument("--strength", type=float, help="how much of the init image to redraw, 0..1")
-    gen.add_argument("--mask", help="mask image, white = regenerate (inpaint)")
-    gen.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]", help="add a LoRA")
     gen.add_argument(
-        "--tile-size", type=int, default=0, help="tile edge in px (default: the model's native size)"
+        "--strength",
+        type=float,
+        help="how much of the init image to redraw, in (0, 1] (default: 0.75 for img2img, else 1)",
     )
-    gen.add_argument("--overlap", type=int, default=32, help="tile overlap in px")
-    gen.add_argument("--infill", default="telea", choices=("telea", "ns", "edge"))
-    gen.add_argument("--device", help="cuda, mps or cpu, optionally :fp16/:fp32")
-    gen.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt checkpoints (unsafe)")
-    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--mask", help="mask image, white = regenerate (inpaint; needs --init)")
+    gen.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT]",
+        help="merge a .safetensors LoRA at WEIGHT (default weight: 1); repeat for several",
+    )
+    gen.add_argument(
+        "--tile-size",
+        type=int,
+        default=0,
+        help="tile edge in px for frames larger than the model's native size (default: the native size)",
+    )
+    gen.add_argument(
+        "--overlap", type=int, default=32, help="overlap of neighbouring tiles in px (default: 32)"
+    )
+    gen.add_argument(
+        "--infill",
+        default="telea",
+        choices=("telea", "ns", "edge"),
+        help="how empty pixels are filled before an outpaint: telea or ns (OpenCV inpainting), "
+        "edge (edges extended, plus noise) (default: telea)",
+    )
+    gen.add_argument(
+        "--device", help="cuda, mps or cpu, optionally :fp16/:fp32 (default: the best one available)"
+    )
+    gen.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="allow .ckpt/.bin/.pt/.pth models and LoRAs: loading one can run arbitrary code (default: refused)",
+    )
+    gen.add_argument(
+        "--quiet", action="store_true", help="print nothing but errors: no progress bar, notes or file names"
+    )
     gen.add_argument("--out", help="output PNG (with --batch N: PATH-1.png ... PATH-N.png)")
     gen.add_argument("--project", help="a .canvas project: generate into it instead of a PNG")
-    gen.add_argument("--frame", help="X,Y,W,H of the frame in the project")
+    gen.add_argument(
+        "--frame", help="X,Y,W,H of the frame in the project, on the 8 px grid; X and Y may be negative"
+    )
     return parser
+
+
+# Options whose value may start with "-" (negative coordinates); argparse would take such a value
+# for an option of its own.
+_DASH_VALUE_OPTIONS = ("--frame",)
+
+
+def _join_dash_values(argv: list[str]) -> list[str]:
+    """``--frame -64,-64,128,128`` becomes ``--frame=-64,-64,128,128``, which argparse accepts."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        item = argv[i]
+        if item in _DASH_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            value = argv[i + 1]
+            if value[1:2].isdigit():
+                out.append(f"{item}={value}")
+                i += 2
+                continue
+        out.append(item)
+        i += 1
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,15 +140,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         from canvas_app.app import main as app_main  # lazily: the GUI pulls in Qt
 
         return int(app_main(argv[1:] if argv and argv[0] == "gui" else argv) or 0)
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    args = build_parser().parse_args(_join_dash_values(argv))
+    quiet_libraries()
     try:
-        if args.project:
-            return generate_into_project(args)
-        return generate_png(args)
+        with warnings.catch_warnings():
+            if args.quiet:
+                warnings.simplefilter("ignore")
+            if args.project:
+                return generate_into_project(args)
+            return generate_png(args)
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def quiet_libraries() -> None:
+    """Library chatter is not for a command-line user: diffusers' "Loading pipeline components" bar
+    (we draw our own progress) and the libraries' log warnings (e.g. transformers' notes about an
+    optional torchvision). Set before they are imported, and again on their loggers if they are."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    for name in ("transformers", "diffusers"):
+        if name in sys.modules:
+            logging_module = importlib.import_module(f"{name}.utils.logging")
+            logging_module.set_verbosity_error()
 
 
 # -- shared by both generate forms -------------------------------------------------------------------
@@ -90,7 +179,11 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def parse_loras(items: list[str]) -> tuple[tuple[str, float], ...]:
+def parse_loras(items: list[str], allow_pickle: bool) -> tuple[tuple[str, float], ...]:
+    """``PATH[:WEIGHT]`` items, each checked (it exists, and it is no pickle unless allowed)."""
+    from canvas_app.engine.errors import ModelError
+    from canvas_app.engine.lora import check_lora_file
+
     out = []
     for item in items:
         path, weight = item, 1.0
@@ -100,8 +193,10 @@ def parse_loras(items: list[str]) -> tuple[tuple[str, float], ...]:
                 path, weight = head, float(tail)
             except ValueError:
                 path, weight = item, 1.0
-        if not Path(path).is_file():
-            raise UsageError(f"LoRA file not found: {path}")
+        try:
+            check_lora_file(Path(path), allow_pickle)
+        except ModelError as error:
+            raise UsageError(str(error)) from None
         out.append((path, weight))
     return tuple(out)
 
@@ -155,6 +250,7 @@ class ProgressBar:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.drawn = False
 
     def __call__(self, event: Any) -> None:
         from canvas_app.engine.api import Progress
@@ -166,10 +262,13 @@ class ProgressBar:
         bar = "#" * done + "." * (width - done)
         sys.stderr.write(f"\r[{bar}] step {event.step}/{event.total} tile {event.tile + 1}")
         sys.stderr.flush()
+        self.drawn = True
 
     def close(self) -> None:
-        if not self.quiet:
+        """End the bar's line, if there is one (an error message then starts on a line of its own)."""
+        if self.drawn:
             sys.stderr.write("\n")
+            self.drawn = False
 
 
 def run_engine(engine: Any, request: Any, quiet: bool) -> Any:
@@ -191,7 +290,7 @@ def run_engine(engine: Any, request: Any, quiet: bool) -> Any:
     bar.close()
     last = events[-1] if events else None
     if isinstance(last, Finished):
-        for notice in last.notices:
+        for notice in () if quiet else last.notices:
             print(f"{PROG}: note: {notice}", file=sys.stderr)
         return last
     message = getattr(last, "message", "the run ended without a result")
@@ -265,7 +364,7 @@ def generate_png(args: argparse.Namespace) -> int:
     if not 0.0 < strength <= 1.0:
         raise UsageError(f"--strength must be in (0, 1], not {strength}")
     check_model(model, args.allow_pickle)
-    loras = parse_loras(args.lora)
+    loras = parse_loras(args.lora, args.allow_pickle)
     request = plan.request(
         prompt=args.prompt,
         negative_prompt=args.negative or "",
@@ -292,7 +391,8 @@ def generate_png(args: argparse.Namespace) -> int:
             image, _ = composite(current, image, regen_mask(request), request.feather, request.color_match)
             image = image[..., : init.shape[2]]
         save_png(path, image, png_text(request, seed))
-        print(path)
+        if not args.quiet:
+            print(path)
     return 0
 
 
@@ -360,7 +460,7 @@ def generate_into_project(args: argparse.Namespace) -> int:
         frame,
         seed=args.seed,
         tile_plan=TilePlan(args.tile_size, args.overlap),
-        loras=parse_loras(args.lora),
+        loras=parse_loras(args.lora, args.allow_pickle),
     )
     # 2. Run, then write the patch and save
     finished = run_engine(make_engine(args), request, args.quiet)
@@ -368,5 +468,6 @@ def generate_into_project(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     patch = accept_candidate(doc, frame.id, frame.rect, request, finished.candidates[0], finished.seeds[0])
     save_project(doc, path)
-    print(f"{path}: {request.mode.value} frame {x},{y},{w},{h} -> patch {patch.id} (seed {patch.seed})")
+    if not args.quiet:
+        print(f"{path}: {request.mode.value} frame {x},{y},{w},{h} -> patch {patch.id} (seed {patch.seed})")
     return 0

@@ -1,40 +1,60 @@
 """Locating the ``resources/`` folder (icons, built-in models) wherever the app runs from.
 
-Qt-free and torch-free so that core, engine, CLI and UI can all use it. The search order:
+Qt-free and torch-free so that core, engine, CLI and UI can all use it; this is the only place that
+decides where resources live. The search order:
 
-1. ``CANVAS_APP_RESOURCES`` (an explicit override, e.g. for a system package or a test);
+1. ``CANVAS_APP_RESOURCES`` (an explicit override, e.g. for a system package or a test): when set it
+   is the answer, and a folder that does not exist is an error rather than a silent fallback;
 2. a PyInstaller bundle: ``resources/`` beside the bundled modules (``sys._MEIPASS``);
-3. a source checkout or editable install: ``resources/`` beside the ``canvas_app`` package;
-4. a wheel install that placed data under ``<prefix>/share/canvas-app/resources``.
+3. an installed wheel: the package data ``canvas_app/_resources`` (pyproject.toml maps the
+   repository's ``resources/`` there), found through ``importlib.resources``;
+4. a source checkout or editable install: ``resources/`` beside the ``canvas_app`` package.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from importlib import resources as _importlib_resources
 from pathlib import Path
 
 ENV_OVERRIDE = "CANVAS_APP_RESOURCES"
 APP_ID = "canvas-app"
+# The folder name of the package data inside an installed canvas_app (see pyproject.toml).
+PACKAGE_DATA = "_resources"
 # The hicolor sizes that packaging/make_icons.py renders; icon_path() picks among them.
 ICON_SIZES: tuple[int, ...] = (16, 22, 24, 32, 48, 64, 128, 256, 512)
 
 
+def _packaged() -> Path | None:
+    """canvas_app/_resources of an installed wheel, when it is on the file system (diffusers needs
+    real files, so a zipped install does not count)."""
+    try:
+        found = _importlib_resources.files("canvas_app").joinpath(PACKAGE_DATA)
+    except (ModuleNotFoundError, TypeError):
+        return None
+    return found if isinstance(found, Path) else None
+
+
 def _candidates() -> list[Path]:
     found: list[Path] = []
-    override = os.environ.get(ENV_OVERRIDE)
-    if override:
-        found.append(Path(override))
     bundle = getattr(sys, "_MEIPASS", None)
     if getattr(sys, "frozen", False) and bundle:
         found.append(Path(bundle) / "resources")
+    packaged = _packaged()
+    if packaged is not None:
+        found.append(packaged)
     found.append(Path(__file__).resolve().parent.parent / "resources")
-    found.append(Path(sys.prefix) / "share" / APP_ID / "resources")
     return found
 
 
 def resources_dir() -> Path:
     """The resources folder. Raises FileNotFoundError naming every place looked at."""
+    override = os.environ.get(ENV_OVERRIDE)
+    if override:
+        if not Path(override).is_dir():
+            raise FileNotFoundError(f"{ENV_OVERRIDE} names {override}, which is not a folder")
+        return Path(override)
     candidates = _candidates()
     for path in candidates:
         if path.is_dir():

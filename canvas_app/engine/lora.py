@@ -22,10 +22,21 @@ _DOWN_SUFFIXES = (
 _COMPONENTS = ("unet", "text_encoder_2", "text_encoder")
 
 
-def read_lora(path: Path, allow_pickle: bool) -> tuple[dict[str, Any], dict[str, float]]:
-    """The LoRA's tensors in diffusers naming, and its alphas keyed by module path."""
+def check_lora_file(path: Path, allow_pickle: bool) -> None:
+    """Raise ModelError unless ``path`` is a LoRA file this app may read: it exists, and it is
+    safetensors unless pickle files are allowed (checked before anything is loaded)."""
     if not path.is_file():
         raise ModelError(f"LoRA file not found: {path}")
+    if path.suffix.lower() != ".safetensors" and not allow_pickle:
+        raise ModelError(
+            f"{path.name} is a pickle file, and loading one can run arbitrary code; "
+            "use a .safetensors LoRA or allow pickle checkpoints explicitly"
+        )
+
+
+def read_lora(path: Path, allow_pickle: bool) -> tuple[dict[str, Any], dict[str, float]]:
+    """The LoRA's tensors in diffusers naming, and its alphas keyed by module path."""
+    check_lora_file(path, allow_pickle)
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
@@ -33,15 +44,10 @@ def read_lora(path: Path, allow_pickle: bool) -> tuple[dict[str, Any], dict[str,
             state = load_file(str(path))
         except Exception as error:  # safetensors raises its own error type for damaged files
             raise ModelError(f"{path.name} is not a readable safetensors file ({error})") from None
-    elif allow_pickle:
+    else:
         import torch
 
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-    else:
-        raise ModelError(
-            f"{path.name} is a pickle file, and loading one can run arbitrary code; "
-            "use a .safetensors LoRA or allow pickle checkpoints explicitly"
-        )
     alphas: dict[str, float] = {}
     if any(k.startswith(("lora_unet_", "lora_te")) for k in state):
         from diffusers.loaders.lora_conversion_utils import _convert_non_diffusers_lora_to_diffusers

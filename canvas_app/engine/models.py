@@ -2,13 +2,14 @@
 
 Sources: the built-in model (``"builtin"``), a local diffusers folder, a single checkpoint file
 (``.safetensors``; pickle formats only when allowed) and a model id on the Hugging Face hub (from the
-local cache when offline). One pipeline is kept loaded and reused; loading another frees it.
+local cache when offline). One model is kept loaded and reused; loading another frees it. The
+built-in model is two pipelines that share one VAE, text encoder and tokenizer (on disk and in
+memory): its inpainting folder ships only its UNet, and both stay loaded together.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,21 +18,11 @@ from typing import Any
 from canvas_app.core.request import BUILTIN_MODEL
 from canvas_app.engine.devices import DeviceChoice, free_memory
 from canvas_app.engine.errors import ModelError
+from canvas_app.resources import builtin_inpaint_model_dir, builtin_model_dir
 
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth")
-RESOURCES_ENV = "CANVAS_APP_RESOURCES"
-
-
-def resources_dir() -> Path:
-    """resources/ of a source checkout, or the folder named by $CANVAS_APP_RESOURCES (bundles)."""
-    env = os.environ.get(RESOURCES_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "resources"
-
-
-def builtin_model_dir(inpaint: bool = False) -> Path:
-    return resources_dir() / "models" / ("builtin-inpaint" if inpaint else "builtin")
+# What a pipeline folder may take from another one instead of carrying its own copy.
+SHARED_COMPONENTS = ("vae", "text_encoder", "tokenizer")
 
 
 @dataclass(frozen=True)
@@ -39,6 +30,12 @@ class ModelSource:
     kind: str  # "folder" | "single_file" | "hub"
     location: str
     name: str  # short name for metadata and messages
+    # A folder whose SHARED_COMPONENTS this one uses (the built-in inpainting UNet's base), or "".
+    shares: str = ""
+
+    def base(self) -> ModelSource | None:
+        """The source whose components this one shares, as resolve_source would give it."""
+        return ModelSource("folder", self.shares, Path(self.shares).name) if self.shares else None
 
 
 def resolve_source(model: str, allow_pickle: bool = False, inpaint: bool = False) -> ModelSource:
@@ -47,12 +44,7 @@ def resolve_source(model: str, allow_pickle: bool = False, inpaint: bool = False
     For ``builtin`` and ``inpaint=True`` the built-in inpainting variant is chosen when installed.
     """
     if model in ("", BUILTIN_MODEL):
-        folder = builtin_model_dir(inpaint)
-        if inpaint and not (folder / "model_index.json").is_file():
-            folder = builtin_model_dir(False)
-        if not (folder / "model_index.json").is_file():
-            raise ModelError(f"the built-in model is not installed (expected it in {folder})")
-        return ModelSource("folder", str(folder), folder.name)
+        return _builtin_source(inpaint)
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
@@ -71,6 +63,18 @@ def resolve_source(model: str, allow_pickle: bool = False, inpaint: bool = False
     if _looks_like_hub_id(model):
         return ModelSource("hub", model, model)
     raise ModelError(f"model not found: {model}")
+
+
+def _builtin_source(inpaint: bool) -> ModelSource:
+    try:
+        base, inpainting = builtin_model_dir(), builtin_inpaint_model_dir()
+    except FileNotFoundError as error:
+        raise ModelError(f"the built-in model is not installed ({error})") from None
+    if not (base / "model_index.json").is_file():
+        raise ModelError(f"the built-in model is not installed (expected it in {base})")
+    if inpaint and (inpainting / "model_index.json").is_file():
+        return ModelSource("folder", str(inpainting), inpainting.name, shares=str(base))
+    return ModelSource("folder", str(base), base.name)
 
 
 def _looks_like_hub_id(text: str) -> bool:
@@ -129,8 +133,14 @@ class LoadedModel:
 ProgressFn = Callable[[str], None]
 
 
-def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool = False) -> Any:
-    """Load a pipeline from ``source`` onto ``device``. Raises ModelError with a readable message."""
+def load_pipeline(
+    source: ModelSource,
+    device: DeviceChoice,
+    allow_pickle: bool = False,
+    components: dict[str, Any] | None = None,
+) -> Any:
+    """Load a pipeline from ``source`` onto ``device``, using the already loaded ``components``
+    (e.g. another pipeline's VAE) instead of reading them. Raises ModelError with a readable message."""
     import torch
 
     from canvas_app.engine.single_file import load_single_file
@@ -140,7 +150,7 @@ def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool 
         if source.kind == "single_file":
             pipe = load_single_file(Path(source.location), dtype)
         else:
-            pipe = _load_pretrained(source, dtype, allow_pickle)
+            pipe = _load_pretrained(source, dtype, allow_pickle, components or {})
     except ModelError:
         raise
     except Exception as error:  # noqa: BLE001 - any loader failure is reported the same way
@@ -155,10 +165,16 @@ def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool 
     return pipe
 
 
-def _load_pretrained(source: ModelSource, dtype: Any, allow_pickle: bool) -> Any:
+def _load_pretrained(source: ModelSource, dtype: Any, allow_pickle: bool, components: dict[str, Any]) -> Any:
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
-    kwargs: dict[str, Any] = {dtype_kwarg(): dtype}
+    # Their loading bars ("Loading pipeline components", "Loading weights") are not for our users:
+    # the app and the CLI show their own progress.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    kwargs: dict[str, Any] = {dtype_kwarg(): dtype, **components}
     if source.kind == "folder":
         kwargs["local_files_only"] = True
         index = json.loads((Path(source.location) / "model_index.json").read_text())
@@ -206,15 +222,20 @@ def _first_line(error: BaseException) -> str:
 
 
 class ModelCache:
-    """Holds the one loaded model; asking for another frees the old one first (memory first)."""
+    """Holds the loaded model, and beside it the pipelines that share its modules: the built-in
+    model's inpainting pipeline shares VAE, text encoder and tokenizer with its base, so switching
+    between a txt2img frame and an inpaint frame reloads nothing. Asking for an unrelated model
+    frees them all first (memory first). ``loads`` counts pipelines read from disk."""
 
     def __init__(self, allow_pickle: bool = False) -> None:
         self.allow_pickle = allow_pickle
-        self._loaded: LoadedModel | None = None
+        self.loads = 0
+        self._family: dict[ModelSource, LoadedModel] = {}
+        self._current: LoadedModel | None = None
 
     @property
     def current(self) -> LoadedModel | None:
-        return self._loaded
+        return self._current
 
     def get(
         self,
@@ -222,23 +243,53 @@ class ModelCache:
         device: DeviceChoice,
         loras: tuple[tuple[str, float], ...] = (),
     ) -> LoadedModel:
-        from canvas_app.engine.lora import apply_loras
+        from canvas_app.engine.lora import apply_loras, restore
 
-        loaded = self._loaded
-        if loaded is not None and loaded.source == source and loaded.device == device:
-            if loaded.loras != loras:
-                apply_loras(loaded, loras, self.allow_pickle)
-            return loaded
-        self.release()
-        pipe = load_pipeline(source, device, self.allow_pickle)
-        loaded = LoadedModel(source, device, pipe)
-        if loras:
+        loaded = self._family.get(source)
+        if loaded is None or loaded.device != device:
+            if not self._related(source, device):
+                self.release()
+            loaded = self._load(source, device)
+        # Siblings share modules, so a LoRA merged into one is in the other too: only the pipeline
+        # in use carries LoRAs.
+        for other in self._family.values():
+            if other is not loaded and other.loras:
+                restore(other)
+        if loaded.loras != loras:
             apply_loras(loaded, loras, self.allow_pickle)
-        self._loaded = loaded
+        self._current = loaded
+        return loaded
+
+    def _related(self, source: ModelSource, device: DeviceChoice) -> bool:
+        """Whether ``source`` shares modules with what is loaded (then both stay loaded)."""
+        for member in self._family.values():
+            if member.device != device:
+                continue
+            held = member.source
+            if source.shares and source.shares in (held.location, held.shares):
+                return True
+            if held.shares and held.shares == source.location:
+                return True
+        return False
+
+    def _load(self, source: ModelSource, device: DeviceChoice) -> LoadedModel:
+        components: dict[str, Any] = {}
+        base = source.base()
+        if base is not None:
+            held = self._family.get(base)
+            if held is None or held.device != device:
+                held = self._load(base, device)
+            components = {name: getattr(held.pipe, name) for name in SHARED_COMPONENTS}
+        pipe = load_pipeline(source, device, self.allow_pickle, components)
+        self.loads += 1
+        loaded = LoadedModel(source, device, pipe)
+        self._family[source] = loaded
         return loaded
 
     def release(self) -> None:
-        if self._loaded is not None:
-            device = self._loaded.device.device
-            self._loaded = None
-            free_memory(device)
+        if self._family:
+            devices = {member.device.device for member in self._family.values()}
+            self._family.clear()
+            self._current = None
+            for device in devices:
+                free_memory(device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -144,9 +145,10 @@ def test_generate_into_a_project(tmp_path: Path, sd4: str, capsys) -> None:
         "--seed",
         "3",
     )
-    assert code == 0 and "outpaint" in stdout
+    assert code == 0 and stdout == ""  # --quiet
     loaded = load_project(path)
     (patch,) = loaded.patches
+    assert json.loads(patch.request_json)["mode"] == "outpaint"
     assert (patch.x, patch.y, patch.w, patch.h, patch.seed) == (32, 0, 64, 64, 3)
     pixels = loaded.image.read(32, 0, 64, 64)
     assert (pixels[..., 3] == 255).all()

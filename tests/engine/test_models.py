@@ -16,7 +16,7 @@ from canvas_app.engine.api import Finished, GenerationRequest, Progress
 from canvas_app.engine.devices import pick_device
 from canvas_app.engine.errors import InputError, ModelError
 from canvas_app.engine.local import LocalDiffusersEngine
-from canvas_app.engine.models import ModelCache, resolve_source
+from canvas_app.engine.models import SHARED_COMPONENTS, ModelCache, resolve_source
 from canvas_app.engine.schedulers import SCHEDULER_NAMES, canonical_name
 
 
@@ -183,3 +183,72 @@ def test_device_choice_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ValueError, match="CUDA"):
             pick_device("cuda")
         assert pick_device().device in ("cpu", "mps")
+
+
+def _builtin_pair(tmp_path: Path, sd4: str, inpaint4: str) -> Path:
+    """A resources folder laid out as shipped: the inpainting folder carries only its UNet."""
+    models = tmp_path / "models"
+    shutil.copytree(sd4, models / "builtin")
+    shutil.copytree(inpaint4, models / "builtin-inpaint", ignore=shutil.ignore_patterns(*SHARED_COMPONENTS))
+    return tmp_path
+
+
+def test_builtin_pipelines_share_their_modules_and_switching_reloads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sd4: str, inpaint4: str
+) -> None:
+    monkeypatch.setenv("CANVAS_APP_RESOURCES", str(_builtin_pair(tmp_path, sd4, inpaint4)))
+    cache, device = ModelCache(), pick_device("cpu")
+    txt2img = cache.get(resolve_source("builtin"), device)
+    inpaint = cache.get(resolve_source("builtin", inpaint=True), device)
+    assert inpaint.is_inpaint_unet and not txt2img.is_inpaint_unet
+    assert inpaint.vae is txt2img.vae
+    assert inpaint.pipe.text_encoder is txt2img.pipe.text_encoder
+    assert inpaint.pipe.tokenizer is txt2img.pipe.tokenizer
+    assert cache.get(resolve_source("builtin"), device) is txt2img
+    assert cache.get(resolve_source("builtin", inpaint=True), device) is inpaint
+    assert cache.loads == 2 and cache.current is inpaint
+    # Starting from the inpainting side loads its base once, and nothing more after.
+    fresh = ModelCache()
+    fresh.get(resolve_source("builtin", inpaint=True), device)
+    fresh.get(resolve_source("builtin"), device)
+    assert fresh.loads == 2
+    # An unrelated model frees both.
+    other = cache.get(resolve_source(sd4), device)
+    assert cache.loads == 3 and cache.current is other
+    assert cache.get(resolve_source("builtin"), device) is not txt2img
+
+
+def test_a_lora_on_the_shared_text_encoder_stays_with_the_pipeline_that_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sd4: str, inpaint4: str
+) -> None:
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("CANVAS_APP_RESOURCES", str(_builtin_pair(tmp_path, sd4, inpaint4)))
+    cache, device = ModelCache(), pick_device("cpu")
+    txt2img = cache.get(resolve_source("builtin"), device)
+    path, layer = next(
+        (path, module)
+        for path, module in txt2img.pipe.text_encoder.named_modules()
+        if path.endswith("layers.0.self_attn.q_proj")
+    )
+    original = layer.weight.detach().clone()
+    gen = torch.Generator().manual_seed(0)
+    name = f"text_encoder.{path}"
+    lora = tmp_path / "te.safetensors"
+    save_file(
+        {
+            f"{name}.lora_A.weight": torch.randn(2, original.shape[1], generator=gen),
+            f"{name}.lora_B.weight": torch.randn(original.shape[0], 2, generator=gen),
+        },
+        str(lora),
+    )
+    loras = ((str(lora), 1.0),)
+    cache.get(resolve_source("builtin"), device, loras)
+    assert not torch.equal(layer.weight, original)
+    cache.get(resolve_source("builtin", inpaint=True), device)
+    assert torch.equal(layer.weight, original)
+    cache.get(resolve_source("builtin", inpaint=True), device, loras)
+    assert not torch.equal(layer.weight, original)
+    cache.get(resolve_source("builtin"), device)
+    assert torch.equal(layer.weight, original)
+    assert cache.loads == 2

@@ -13,7 +13,7 @@ WORDS = ["a", "cat", "dog", "red", "blue", "sky", "tree", "house", "photo", "of"
 
 def build_tokenizer(out_dir: Path):
     """A CLIPTokenizer that needs no download: the built-in word-level tokenizer over WORDS."""
-    from canvas_app.builtin.tokenizer import build_word_tokenizer
+    from tools.builtin_model.tokenizer import build_word_tokenizer
 
     return build_word_tokenizer(WORDS, out_dir)
 

@@ -1,4 +1,5 @@
-"""resources_dir() finds the folder in a checkout, under an override, and inside a PyInstaller bundle."""
+"""resources_dir() finds the folder in a checkout, under an override, inside a PyInstaller bundle and
+as package data (the wheel itself: tests/packaging/test_wheel.py)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,34 @@ def test_pyinstaller_bundle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert resources.resources_dir() == tmp_path / "resources"
 
 
-def test_missing_everywhere_names_the_places(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_package_data_comes_before_a_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(resources.ENV_OVERRIDE, raising=False)
+    monkeypatch.setattr(resources, "_packaged", lambda: tmp_path)
+    assert resources.resources_dir() == tmp_path
+
+
+def test_an_override_that_points_nowhere_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(resources.ENV_OVERRIDE, str(tmp_path / "nope"))
-    monkeypatch.setattr(resources, "__file__", str(tmp_path / "pkg" / "canvas_app" / "resources.py"))
-    monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
     with pytest.raises(FileNotFoundError, match="nope"):
         resources.resources_dir()
+
+
+def test_missing_everywhere_names_the_places(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(resources.ENV_OVERRIDE, raising=False)
+    monkeypatch.setattr(resources, "__file__", str(tmp_path / "pkg" / "canvas_app" / "resources.py"))
+    monkeypatch.setattr(resources, "_packaged", lambda: tmp_path / "pkg" / "canvas_app" / "_resources")
+    with pytest.raises(FileNotFoundError, match="_resources") as caught:
+        resources.resources_dir()
+    assert str(tmp_path / "pkg" / "resources") in str(caught.value)
+
+
+def test_there_is_one_resources_dir() -> None:
+    """One decision in one place: no other module works out where resources live."""
+    package = ROOT / "canvas_app"
+    defining = [
+        p.relative_to(ROOT).as_posix()
+        for p in package.rglob("*.py")
+        if "def resources_dir" in p.read_text(encoding="utf-8")
+        or 'CANVAS_APP_RESOURCES"' in p.read_text(encoding="utf-8")
+    ]
+    assert defining == ["canvas_app/resources.py"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from canvas_app.builtin import architecture as arch
+from canvas_app.engine.models import SHARED_COMPONENTS
+from tools.builtin_model import architecture as arch
 
 PREVIEW_MAP_FILE = "latent_rgb.json"  # read by canvas_app.engine.previews
 
@@ -64,9 +65,9 @@ def export_models(work, out_dir: Path) -> list[Path]:
     """Export ``builtin`` (and ``builtin-inpaint`` once trained) from the checkpoints in ``work``."""
     import torch
 
-    from canvas_app.builtin.crops import load_data
-    from canvas_app.builtin.train import load_tokenizer, load_vae
-    from canvas_app.builtin.workdir import load_checkpoint
+    from tools.builtin_model.crops import load_data
+    from tools.builtin_model.train import load_tokenizer, load_vae
+    from tools.builtin_model.workdir import load_checkpoint
 
     scale = work.info("latents")["scaling_factor"]
     vae = load_vae(work)
@@ -74,20 +75,29 @@ def export_models(work, out_dir: Path) -> list[Path]:
     tokenizer = load_tokenizer(work)
     pixels, _ = load_data(work)
     preview_map = fit_preview_map(vae, np.asarray(pixels[-64:])[:, :, 64:192], scale)
-    card = Path(__file__).with_name("MODEL_CARD.md")
+    cards = {
+        "base": Path(__file__).with_name("MODEL_CARD.md"),
+        "inpaint": Path(__file__).with_name("INPAINT_CARD.md"),
+    }
+    # One text encoder for both pipelines: the base's (the inpainting stage does not train it).
+    text_encoder = arch.make_text_encoder(tokenizer)
+    text_encoder.load_state_dict(load_checkpoint(work.root / "unet.pt")["text_encoder"])
     written = []
     for kind, name, channels in (("base", "unet", 4), ("inpaint", "inpaint", 9)):
         if not work.done(name):
             continue
         ckpt = load_checkpoint(work.root / f"{name}.pt")
-        unet, text_encoder = arch.make_unet(channels), arch.make_text_encoder(tokenizer)
+        unet = arch.make_unet(channels)
         unet.load_state_dict(ckpt["unet"])
-        text_encoder.load_state_dict(ckpt["text_encoder"])
+        card = cards[kind]
         pipe = _pipeline(kind, vae, text_encoder, tokenizer, unet).to(torch.float16)
         target = out_dir / ("builtin" if kind == "base" else "builtin-inpaint")
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         pipe.save_pretrained(tmp, safe_serialization=True)
+        if kind == "inpaint":  # it uses the base's VAE, text encoder and tokenizer: no second copy
+            for component in SHARED_COMPONENTS:
+                shutil.rmtree(tmp / component)
         (tmp / PREVIEW_MAP_FILE).write_text(json.dumps(preview_map, indent=1))
         if card.exists():
             shutil.copy(card, tmp / "README.md")
@@ -95,5 +105,6 @@ def export_models(work, out_dir: Path) -> list[Path]:
         tmp.rename(target)
         pipe.to(torch.float32)
         vae.to(torch.float32)
+        text_encoder.to(torch.float32)
         written.append(target)
     return written

@@ -1,7 +1,7 @@
 """Measure the shipped built-in model: prompt adherence (seen and held-out), guidance, inpainting,
 outpainting continuity, speed; and draw the sample grid.
 
-    python -m canvas_app.builtin.evaluate --out docs/builtin-eval.json --grid docs/images/builtin-samples.png
+    python -m tools.builtin_model.evaluate --out docs/builtin-eval.json --grid docs/images/builtin-samples.png
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from canvas_app.builtin.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
-from canvas_app.builtin.scenes import (
+from tools.builtin_model.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
+from tools.builtin_model.scenes import (
     BACKGROUND_COLORS,
     HALF_INSIDE,
     HELD_OUT,
@@ -98,15 +98,22 @@ class Generator:
             StableDiffusionPipeline,
         )
 
+        from canvas_app.engine.models import dtype_kwarg
+
         self.torch = torch
         self.steps = steps
-        self.base = StableDiffusionPipeline.from_pretrained(base_dir, torch_dtype=torch.float32)
+        self.base = StableDiffusionPipeline.from_pretrained(base_dir, **{dtype_kwarg(): torch.float32})
         self.base.scheduler = EulerAncestralDiscreteScheduler.from_config(self.base.scheduler.config)
         self.base.set_progress_bar_config(disable=True)
         self.inpaint = None
         if inpaint_dir.exists():
+            # The inpainting folder ships only its UNet: VAE, text encoder and tokenizer are the base's.
             self.inpaint = StableDiffusionInpaintPipeline.from_pretrained(
-                inpaint_dir, torch_dtype=torch.float32
+                inpaint_dir,
+                **{dtype_kwarg(): torch.float32},
+                vae=self.base.vae,
+                text_encoder=self.base.text_encoder,
+                tokenizer=self.base.tokenizer,
             )
             self.inpaint.scheduler = EulerAncestralDiscreteScheduler.from_config(
                 self.inpaint.scheduler.config

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from canvas_app.builtin.scenes import (
+from tools.builtin_model.scenes import (
     BACKGROUND_COLORS,
     COLORS,
     HALF_INSIDE,

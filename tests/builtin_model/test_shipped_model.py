@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from canvas_app.builtin.scenes import vocabulary
+from tools.builtin_model.scenes import vocabulary
 
 MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 pytestmark = pytest.mark.skipif(not (MODELS / "builtin").is_dir(), reason="built-in model not installed")
@@ -17,7 +17,9 @@ def pipe():
     import torch
     from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(MODELS / "builtin", torch_dtype=torch.float32)
+    from canvas_app.engine.models import dtype_kwarg
+
+    pipe = StableDiffusionPipeline.from_pretrained(MODELS / "builtin", **{dtype_kwarg(): torch.float32})
     pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -39,10 +41,8 @@ def _generate(pipe, prompt: str, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["builtin", "builtin-inpaint"])
-def test_folders_are_small_fp16_safetensors_with_a_card(name):
+def test_folders_are_fp16_safetensors_with_a_card(name):
     folder = MODELS / name
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    assert size < 30 * 2**20
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.ckpt"))
     assert "license: apache-2.0" in (folder / "README.md").read_text()
     scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())

@@ -1,16 +1,22 @@
-"""The training code runs end to end: a few optimisation steps of every stage, then export + load."""
+"""The training code runs end to end: a few optimisation steps of every stage, then export + load.
+
+The stages run at the real architecture but with batches of 2 (the recipe's own --*-batch options):
+what is tested is that every stage runs, records, exports and resumes, not what it learns."""
 
 import numpy as np
 import pytest
 
-from canvas_app.builtin import crops, denoising, train
+from canvas_app.engine.models import dtype_kwarg
+from tools.builtin_model import crops, denoising, train
+
+SMALL_BATCHES = ["--vae-batch", "2", "--unet-batch", "2", "--inpaint-batch", "2"]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     out = tmp_path_factory.mktemp("models")
-    args = ["--work", str(work), "--out", str(out), "--scenes", "24", "--vae-steps", "2"]
+    args = ["--work", str(work), "--out", str(out), "--scenes", "24", "--vae-steps", "2", *SMALL_BATCHES]
     # Step 0 of the UNet predicts epsilon on the plain schedule, step 1 v on the zero-SNR one after
     # the position words are redrawn.
     args += ["--unet-steps", "2", "--zero-snr-from", "1", "--redraw-position-words-at", "1"]
@@ -31,15 +37,22 @@ def test_exported_folders_load_offline_and_generate(trained):
     import torch
     from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
-    _, out = trained
-    pipe = StableDiffusionPipeline.from_pretrained(out / "builtin", torch_dtype=torch.float32)
+    work, out = trained
+    pipe = StableDiffusionPipeline.from_pretrained(out / "builtin", **{dtype_kwarg(): torch.float32})
     assert pipe.vae_scale_factor == 4 and pipe.unet.config.in_channels == 4
     image = pipe("a red house", height=128, width=128, num_inference_steps=2, output_type="np").images[0]
     assert image.shape == (128, 128, 3)
+    # The inpainting folder ships only its UNet; it takes the base's shared components.
+    shared = {"vae": pipe.vae, "text_encoder": pipe.text_encoder, "tokenizer": pipe.tokenizer}
+    assert [name for name in shared if (out / "builtin-inpaint" / name).exists()] == []
     inpaint = StableDiffusionInpaintPipeline.from_pretrained(
-        out / "builtin-inpaint", torch_dtype=torch.float32
+        out / "builtin-inpaint", **{dtype_kwarg(): torch.float32}, **shared
     )
     assert inpaint.unet.config.in_channels == 9
+    # The inpainting stage leaves the text encoder as the base stage left it.
+    base_encoder = torch.load(work / "unet.pt", weights_only=False)["text_encoder"]
+    inpaint_encoder = torch.load(work / "inpaint.pt", weights_only=False)["text_encoder"]
+    assert all(torch.equal(base_encoder[k], inpaint_encoder[k]) for k in base_encoder)
     for scheduler in (pipe.scheduler, inpaint.scheduler):
         assert scheduler.config.prediction_type == "v_prediction"
         assert scheduler.config.rescale_betas_zero_snr
@@ -54,7 +67,7 @@ def test_asking_for_more_steps_resumes_a_finished_stage_from_its_checkpoint(trai
 
     work, out = trained
     before = torch.load(work / "unet.pt", weights_only=False)["step"]
-    args = ["--work", str(work), "--out", str(out), "--threads", "2", "--bf16", "unet"]
+    args = ["--work", str(work), "--out", str(out), "--threads", "2", *SMALL_BATCHES, "--bf16", "unet"]
     train.main(["--unet-steps", "3", *args])
     assert before == 2
     assert torch.load(work / "unet.pt", weights_only=False)["step"] == 3
@@ -72,7 +85,7 @@ def test_random_masks_cover_brush_box_and_border_cases():
 
 
 def test_complete_captions_name_everything_half_inside_and_drop_nothing(trained):
-    from canvas_app.builtin.scenes import HALF_INSIDE, caption_for_crop
+    from tools.builtin_model.scenes import HALF_INSIDE, caption_for_crop
 
     work, _ = trained
     samples = crops.LatentCrops(train.Workdir(work), seed=3)

@@ -1,6 +1,6 @@
 """Reproduce the built-in model from scratch on a CPU, resumably.
 
-    python -m canvas_app.builtin.train --work checkpoints/builtin all
+    python -m tools.builtin_model.train --work checkpoints/builtin all
 
 Stages (each resumes from its last checkpoint in ``--work`` and is skipped once done):
   1. data     render the procedural scenes once into a uint8 array
@@ -22,17 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from canvas_app.builtin import architecture as arch
-from canvas_app.builtin.crops import LatentCrops, held_out_count, load_data
-from canvas_app.builtin.denoising import denoiser_target, loss_weights, lr_at, redraw_position_words
-from canvas_app.builtin.export import export_models
-from canvas_app.builtin.scenes import (
+from tools.builtin_model import architecture as arch
+from tools.builtin_model.crops import LatentCrops, held_out_count, load_data
+from tools.builtin_model.denoising import denoiser_target, loss_weights, lr_at, redraw_position_words
+from tools.builtin_model.export import export_models
+from tools.builtin_model.scenes import (
     SCENE_H,
     SCENE_W,
     render_scene,
     vocabulary,
 )
-from canvas_app.builtin.workdir import Workdir, load_checkpoint, log, save_checkpoint
+from tools.builtin_model.workdir import Workdir, load_checkpoint, log, save_checkpoint
 
 STAGES = ("data", "vae", "latents", "unet", "inpaint", "export")
 SEED = 1234
@@ -151,7 +151,7 @@ def stage_latents(work: Workdir) -> None:
 
 # 4. UNet + text encoder ------------------------------------------------------------------------
 def load_tokenizer(work: Workdir):
-    from canvas_app.builtin.tokenizer import build_word_tokenizer
+    from tools.builtin_model.tokenizer import build_word_tokenizer
 
     return build_word_tokenizer(vocabulary(), work.root / "tokenizer", model_max_length=arch.TEXT_MAX_LENGTH)
 
@@ -176,8 +176,12 @@ def train_denoiser(
     complete_captions_from: int = 0,
     zero_snr_from: int = 0,
     redraw_position_words_at: int = -1,
+    train_text_encoder: bool = True,
 ) -> None:
     """The shared loop of the base and inpainting stages, with min-SNR-style loss weights.
+
+    ``train_text_encoder=False`` keeps the text encoder as it is (the inpainting stage: the shipped
+    inpainting pipeline uses the base's text encoder, one copy on disk and in memory).
 
     From step ``zero_snr_from`` on, the noise schedule is rescaled to zero terminal SNR and the UNet
     predicts v instead of epsilon (see ``architecture.make_scheduler``). At step
@@ -194,7 +198,8 @@ def train_denoiser(
 
     tokenizer = load_tokenizer(work)
     schedulers = {flag: arch.make_scheduler(flag) for flag in (False, True)}
-    params = list(unet.parameters()) + list(text_encoder.parameters())
+    params = list(unet.parameters()) + (list(text_encoder.parameters()) if train_text_encoder else [])
+    text_encoder.requires_grad_(train_text_encoder)
     opt = torch.optim.AdamW(params, lr=peak_lr, weight_decay=1e-2)
     start = 0
     ckpt = load_checkpoint(work.root / f"{name}.pt")
@@ -206,7 +211,7 @@ def train_denoiser(
     data = LatentCrops(work, SEED + start + (7 if name == "inpaint" else 0))
     gen = torch.Generator().manual_seed(SEED + start)
     unet.train()
-    text_encoder.train()
+    text_encoder.train(train_text_encoder)
     t0, running = time.time(), 0.0
     for step in range(start, steps):
         # A resumed run ramps back up over 100 steps: extending a finished run restarts the cosine
@@ -341,7 +346,8 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False
         small = torch.nn.functional.interpolate(mask, size=noisy.shape[-2:])
         return torch.cat([noisy, small, masked], dim=1)
 
-    # The inpainting UNet starts from the finished base: complete captions and v-prediction throughout.
+    # The inpainting UNet starts from the finished base: complete captions and v-prediction throughout;
+    # the text encoder stays the base's (it ships once, shared by both pipelines).
     train_denoiser(
         work,
         "inpaint",
@@ -354,6 +360,7 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False
         bf16,
         complete_captions_from=0,
         zero_snr_from=0,
+        train_text_encoder=False,
     )
 
 
@@ -386,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         default=9500,
         help="UNet step at which left/center/right get fresh orthogonal embeddings (-1: never)",
     )
+    parser.add_argument("--vae-batch", type=int, default=16)
+    parser.add_argument("--unet-batch", type=int, default=32)
+    parser.add_argument("--inpaint-batch", type=int, default=24)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the UNet stages")
     args = parser.parse_args(argv)
@@ -396,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = STAGES if "all" in args.stages else tuple(args.stages)
     runners = {
         "data": lambda: stage_data(work, args.scenes),
-        "vae": lambda: stage_vae(work, args.vae_steps),
+        "vae": lambda: stage_vae(work, args.vae_steps, batch=args.vae_batch),
         "latents": lambda: stage_latents(work),
         "unet": lambda: stage_unet(
             work,
@@ -404,9 +414,10 @@ def main(argv: list[str] | None = None) -> int:
             args.complete_captions_from,
             args.zero_snr_from,
             args.redraw_position_words_at,
+            batch=args.unet_batch,
             bf16=args.bf16,
         ),
-        "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, bf16=args.bf16),
+        "inpaint": lambda: stage_inpaint(work, args.inpaint_steps, batch=args.inpaint_batch, bf16=args.bf16),
         "export": lambda: export_models(work, args.out),
     }
     # Asking a finished UNet stage for more steps than it ran resumes it from its checkpoint (its

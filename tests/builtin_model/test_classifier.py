@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from canvas_app.builtin import classifier
-from canvas_app.builtin.scenes import Scene, SceneObject, render_scene
+from tools.builtin_model import classifier
+from tools.builtin_model.scenes import Scene, SceneObject, render_scene
 
 
 def test_labels_name_the_largest_group_of_the_crop():

@@ -7,9 +7,9 @@ import random
 
 import numpy as np
 
-from canvas_app.builtin import architecture as arch
-from canvas_app.builtin.scenes import HALF_INSIDE, caption_for_crop
-from canvas_app.builtin.workdir import Workdir
+from tools.builtin_model import architecture as arch
+from tools.builtin_model.scenes import HALF_INSIDE, caption_for_crop
+from tools.builtin_model.workdir import Workdir
 
 
 def load_data(work: Workdir):

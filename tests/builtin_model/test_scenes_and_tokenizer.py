@@ -2,7 +2,7 @@ import random
 
 import numpy as np
 
-from canvas_app.builtin.scenes import (
+from tools.builtin_model.scenes import (
     HALF_INSIDE,
     HELD_OUT,
     SCENE_H,
@@ -14,7 +14,7 @@ from canvas_app.builtin.scenes import (
     render_scene,
     vocabulary,
 )
-from canvas_app.builtin.tokenizer import build_word_tokenizer
+from tools.builtin_model.tokenizer import build_word_tokenizer
 
 
 def test_scenes_are_deterministic_by_seed():

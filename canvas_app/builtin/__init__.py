@@ -1,1 +1,0 @@
-"""canvas_app.builtin."""
