@@ -18,22 +18,30 @@ TOKEN_ENV = "CANVAS_APP_TOKEN"
 
 
 def add_remote_arguments(gen: argparse.ArgumentParser) -> None:
-    gen.add_argument("--engine", metavar="URL", help="run on an engine server (canvas-app serve), e.g. http://gpu-box:8000")
+    gen.add_argument(
+        "--engine", metavar="URL", help="run on an engine server (canvas-app serve), e.g. http://gpu-box:8000"
+    )
     gen.add_argument("--token", help=f"the server's token (or ${TOKEN_ENV}, or --token-file)")
     gen.add_argument("--token-file", help="a file holding the server's token")
 
 
 def add_serve_parser(sub: Any) -> None:
     srv = sub.add_parser("serve", help="serve the engine to other computers over HTTP (Ray Serve)")
-    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    srv.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)"
+    )
     srv.add_argument("--port", type=int, default=8000)
     srv.add_argument("--models", metavar="DIR", help="a folder of models to offer besides the built-in one")
     srv.add_argument("--replicas", type=int, default=1, help="engine copies (one per GPU, say)")
-    srv.add_argument("--gpus-per-replica", type=float, default=0.0, help="GPUs each replica reserves (0: CPU)")
+    srv.add_argument(
+        "--gpus-per-replica", type=float, default=0.0, help="GPUs each replica reserves (0: CPU)"
+    )
     srv.add_argument("--cpus-per-replica", type=float, default=1.0)
     srv.add_argument("--device", help="the replicas' device (cuda, cpu, ...; default: the best available)")
     srv.add_argument("--address", metavar="RAY_ADDRESS", help="join this Ray cluster instead of starting one")
-    srv.add_argument("--token-file", help="read the token from this file (created with a new token if missing)")
+    srv.add_argument(
+        "--token-file", help="read the token from this file (created with a new token if missing)"
+    )
 
 
 def read_token(args: argparse.Namespace) -> str:

@@ -102,9 +102,9 @@ class RemoteEngine:
         except ValueError:
             raise RemoteError(f"the server at {self.url} sent an unreadable answer") from None
 
-    def health(self) -> dict[str, Any]:
-        """The server's name, device and replica count (checks the token too)."""
-        data = self._call("GET", "/health")
+    def info(self) -> dict[str, Any]:
+        """The server's device, replica and version (checks the token too)."""
+        data = self._call("GET", "/info")
         if not isinstance(data, dict):
             raise RemoteError(f"the server at {self.url} sent an unreadable answer")
         return data
@@ -120,7 +120,7 @@ class RemoteEngine:
         """Called by the worker when it builds the engine: also checks the server and the token,
         so a wrong URL or token shows at once, not at the first run."""
         if not self._device:
-            info = self.health()
+            info = self.info()
             self._device = f"server {self.host}:{self.port} ({info.get('device', 'unknown device')})"
         return self._device
 
@@ -203,7 +203,9 @@ class _Run:
             elif isinstance(error, OSError | http.client.HTTPException):
                 self.emit(Failed(self.request_id, self._lost(error)))
             else:
-                self.emit(Failed(self.request_id, f"remote generation failed: {type(error).__name__}: {error}"))
+                self.emit(
+                    Failed(self.request_id, f"remote generation failed: {type(error).__name__}: {error}")
+                )
         finally:
             self.done.set()
             if self.conn is not None:

@@ -132,9 +132,7 @@ class EngineDeployment:
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         local = request.with_changes(model=entry.path)
-        return StreamingResponse(
-            self._stream(job, request, local), media_type="application/x-ndjson"
-        )
+        return StreamingResponse(self._stream(job, request, local), media_type="application/x-ndjson")
 
     async def _stream(self, job: str, request: Any, local: Any) -> Any:
         token = CancelToken()
@@ -218,4 +216,3 @@ def build_app(
     return EngineDeployment.options(  # type: ignore[attr-defined]
         num_replicas=replicas, ray_actor_options=options
     ).bind(token_digest(token), models_dir, device)
-

@@ -59,10 +59,22 @@ def ray_temp_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"canvas-ray-{os.getuid() if hasattr(os, 'getuid') else 0}"
 
 
-def quiet_ray_environment() -> None:
+def quiet_ray_environment(local_cluster: bool) -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if local_cluster and "RAY_AUTH_TOKEN" not in os.environ and "RAY_AUTH_TOKEN_PATH" not in os.environ:
+        # Ray's own token auth, with a token that lives only in this process and its children:
+        # left alone, Ray 2.5x writes one into ~/.ray/auth_token.
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        try:  # Ray reads both once; an earlier ``import ray`` needs them read again
+            from ray._raylet import AuthenticationTokenLoader, Config
+
+            Config.initialize("")
+            AuthenticationTokenLoader.instance().reset_cache()
+        except (ImportError, AttributeError):
+            pass
 
 
 @dataclass
@@ -103,8 +115,9 @@ def start(
         raise ServeError("--gpus-per-replica must not be negative")
     if models_dir is not None and not models_dir.is_dir():
         raise ServeError(f"the models folder {models_dir} does not exist")
-    quiet_ray_environment()
     import ray
+
+    quiet_ray_environment(local_cluster=not address and not ray.is_initialized())
     from ray import serve
 
     from canvas_app.serve.deployment import build_app

@@ -12,7 +12,9 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("CANVAS_APP_DEVICE", "cpu")
 
-pytest.importorskip("ray.serve", reason='the engine server tests need ray[serve]: pip install "canvas-app[serve]"')
+pytest.importorskip(
+    "ray.serve", reason='the engine server tests need ray[serve]: pip install "canvas-app[serve]"'
+)
 
 TOKEN = "test-token-0123456789abcdef"
 

@@ -1,0 +1,162 @@
+"""RemoteEngine against a real Ray Serve server on 127.0.0.1 serving the built-in model."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+
+import numpy as np
+import pytest
+from conftest import TOKEN, free_port, run
+
+from canvas_app.engine.api import (
+    Cancelled,
+    CancelToken,
+    Failed,
+    Finished,
+    GenerationRequest,
+    Mode,
+    Progress,
+    Started,
+)
+from canvas_app.engine.remote import RemoteEngine
+from canvas_app.engine.wire import encode_request
+
+TERMINAL = (Finished, Cancelled, Failed)
+
+
+@pytest.fixture(scope="module")
+def local():
+    import torch
+
+    from canvas_app.engine.local import LocalDiffusersEngine
+
+    # The replica runs with one thread (Ray gives it num_cpus=1): the same here, for equal sums.
+    torch.set_num_threads(1)
+    return LocalDiffusersEngine(device="cpu", preview_interval_s=0.0)
+
+
+@pytest.fixture(scope="module")
+def remote(server) -> RemoteEngine:
+    return RemoteEngine(server.url, TOKEN)
+
+
+def terminal(events):
+    ends = [e for e in events if isinstance(e, TERMINAL)]
+    assert len(ends) == 1, f"expected exactly one terminal event, got {ends}"
+    assert events[-1] is ends[0]
+    return ends[0]
+
+
+def photo(w: int, h: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.clip(
+        np.stack([127 + 100 * np.sin(xx / 9 + p) * np.cos(yy / 13 - p) for p in (0, 2, 4)], 2), 0, 255
+    ).astype(np.uint8)
+
+
+def test_server_describes_itself_and_lists_its_models(remote: RemoteEngine) -> None:
+    assert "cpu" in remote.describe_device().lower()
+    names = [m.name for m in remote.models()]
+    assert names[0] == "builtin" and remote.models()[0].native_size == 128
+
+
+def test_txt2img_equals_the_local_engine(remote: RemoteEngine, local) -> None:
+    request = GenerationRequest(prompt="a red house by a lake", steps=6, seed=11, batch=2)
+    events = run(remote, request, on_event=None)
+    got = terminal(events)
+    assert isinstance(got, Finished), got
+    assert any(isinstance(e, Started) for e in events)
+    previews = [e for e in events if isinstance(e, Progress) and e.preview is not None]
+    assert previews and previews[0].preview.dtype == np.uint8
+    want = terminal(run(local, request))
+    assert isinstance(want, Finished)
+    assert got.seeds == want.seeds == [11, 12]
+    assert got.request is request
+    for a, b in zip(got.candidates, want.candidates):
+        assert a.shape == b.shape == (128, 128, 3)
+        # Same code, same weights, same thread count: bit for bit (PNG is lossless).
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_inpaint_equals_the_local_engine(remote: RemoteEngine, local) -> None:
+    mask = np.zeros((128, 128), np.uint8)
+    mask[32:96, 40:100] = 255
+    request = GenerationRequest(
+        prompt="a tree",
+        mode=Mode.INPAINT,
+        steps=5,
+        seed=5,
+        strength=1.0,
+        init_image=photo(128, 128),
+        mask=mask,
+    )
+    got = terminal(run(remote, request))
+    want = terminal(run(local, request))
+    assert isinstance(got, Finished) and isinstance(want, Finished), (got, want)
+    assert np.abs(got.candidates[0].astype(int) - want.candidates[0].astype(int)).max() <= 1
+
+
+def test_cancel_stops_within_one_step_and_the_server_stays_usable(remote: RemoteEngine) -> None:
+    cancel = CancelToken()
+    seen: list[int] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, Progress):
+            seen.append(event.step)
+            if event.step == 2:
+                cancel.cancel()
+
+    t0 = time.perf_counter()
+    events = run(remote, GenerationRequest(prompt="a boat", steps=200, seed=1), cancel, on_event)
+    end = terminal(events)
+    assert isinstance(end, Cancelled), end
+    # The server's confirmation names the step it stopped at: within one step of the cancel
+    # (plus the steps already streamed while the cancel call travelled).
+    assert 2 <= end.step <= max(seen) + 1 < 200
+    assert time.perf_counter() - t0 < 60
+    assert isinstance(terminal(run(remote, GenerationRequest(prompt="a boat", steps=3))), Finished)
+
+
+def test_a_dropped_stream_stops_the_server_run(server, remote: RemoteEngine) -> None:
+    """The client goes away without /cancel: Ray Serve cancels the handler, the engine stops, and
+    the next run does not wait behind 300 orphaned steps."""
+    conn = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=30)
+    body = encode_request(uuid.uuid4().hex, GenerationRequest(prompt="a hill", steps=300, seed=2))
+    conn.request("POST", "/generate", body=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    response = conn.getresponse()
+    stamps = []
+    while len(stamps) < 4:
+        if json.loads(response.readline())["type"] == "progress":
+            stamps.append(time.perf_counter())
+    step_s = (stamps[-1] - stamps[0]) / 3
+    conn.sock.close()  # the network drops
+    conn.close()
+    t0 = time.perf_counter()
+    events = run(remote, GenerationRequest(prompt="a hill", steps=3, seed=2))
+    assert isinstance(terminal(events), Finished)
+    # Had the orphaned run gone on, this one would have waited for its ~296 remaining steps.
+    assert time.perf_counter() - t0 < max(100 * step_s, 2.0)
+
+
+def test_wrong_token_is_one_clear_failure(server) -> None:
+    engine = RemoteEngine(server.url, "not-the-token")
+    end = terminal(run(engine, GenerationRequest(prompt="x", steps=2)))
+    assert isinstance(end, Failed) and "refused the token" in end.message
+    with pytest.raises(Exception, match="refused the token"):
+        engine.describe_device()
+
+
+def test_a_model_the_server_lacks_is_refused(remote: RemoteEngine) -> None:
+    end = terminal(run(remote, GenerationRequest(prompt="x", steps=2, model="/home/me/secret.safetensors")))
+    assert isinstance(end, Failed) and "no model" in end.message
+
+
+def test_server_down_is_one_clear_failure() -> None:
+    engine = RemoteEngine(f"http://127.0.0.1:{free_port()}", TOKEN)
+    end = terminal(run(engine, GenerationRequest(prompt="x", steps=2)))
+    assert (
+        isinstance(end, Failed) and "cannot reach" in end.message and "is the server running" in end.message
+    )
