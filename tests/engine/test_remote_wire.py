@@ -221,3 +221,15 @@ def test_cancel_without_a_confirmation_drops_the_stream(fake_server) -> None:
     events = run_remote(url, cancel, cancel_grace_s=0.3)
     gate.set()
     assert events[-1] == Cancelled(3, 2)
+
+
+def test_the_client_side_needs_no_ray() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, canvas_app.engine.remote, canvas_app.cli_remote, canvas_app.cli;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'starlette', 'fastapi')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
