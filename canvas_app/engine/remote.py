@@ -117,11 +117,17 @@ class RemoteEngine:
             raise RemoteError(f"the server at {self.url} sent an unreadable model list") from None
 
     def describe_device(self) -> str:
-        """Called by the worker when it builds the engine: also checks the server and the token,
-        so a wrong URL or token shows at once, not at the first run."""
-        if not self._device:
+        """Which server and device run, for the status bar. Never raises: a server that is down
+        or refuses the token is named with the reason, and the engine stays usable, so a run
+        after the server comes back (or the token is fixed) just works."""
+        if self._device:
+            return self._device
+        where = f"server {self.host}:{self.port}"
+        try:
             info = self.info()
-            self._device = f"server {self.host}:{self.port} ({info.get('device', 'unknown device')})"
+        except RemoteError as error:
+            return f"{where} (not connected: {error})"
+        self._device = f"{where} ({info.get('device', 'unknown device')})"
         return self._device
 
     # -- generation --------------------------------------------------------------------------------

@@ -145,8 +145,7 @@ def test_wrong_token_is_one_clear_failure(server) -> None:
     engine = RemoteEngine(server.url, "not-the-token")
     end = terminal(run(engine, GenerationRequest(prompt="x", steps=2)))
     assert isinstance(end, Failed) and "refused the token" in end.message
-    with pytest.raises(Exception, match="refused the token"):
-        engine.describe_device()
+    assert "not connected" in engine.describe_device() and "refused the token" in engine.describe_device()
 
 
 def test_a_model_the_server_lacks_is_refused(remote: RemoteEngine) -> None:
