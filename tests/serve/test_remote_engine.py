@@ -159,3 +159,57 @@ def test_server_down_is_one_clear_failure() -> None:
     assert (
         isinstance(end, Failed) and "cannot reach" in end.message and "is the server running" in end.message
     )
+
+
+def test_cli_generates_on_the_server(server, tmp_path, capsys) -> None:
+    from PIL import Image
+
+    from canvas_app.cli import main
+    from canvas_app.core.image_metadata import REQUEST_KEY
+
+    out = tmp_path / "house.png"
+    args = [
+        "generate",
+        "--engine",
+        server.url,
+        "--prompt",
+        "a house",
+        "--steps",
+        "3",
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--token", "wrong-token", "--quiet"]) == 1
+    assert "refused the token" in capsys.readouterr().err and not out.exists()
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    assert main([*args, "--token-file", str(token_file), "--quiet"]) == 0
+    with Image.open(out) as img:
+        assert img.size == (128, 128) and json.loads(img.text[REQUEST_KEY])["seed"] == 4
+
+
+def test_a_replica_dying_mid_run_fails_once_and_the_next_run_works(server, remote: RemoteEngine) -> None:
+    """The server restarting under a run (here: its replica killed): one Failed, then Ray Serve
+    starts a new replica and the same engine object runs again."""
+    import ray
+
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "canvas-engine" in a["name"]]
+    assert replicas, ray.util.list_named_actors(all_namespaces=True)
+
+    def kill_at_step_2(event) -> None:
+        if isinstance(event, Progress) and event.step == 2:
+            ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]))
+
+    events = run(remote, GenerationRequest(prompt="a tower", steps=200, seed=3), on_event=kill_at_step_2)
+    end = terminal(events)
+    assert isinstance(end, Failed), end
+    assert "engine server" in end.message
+    deadline = time.monotonic() + 120
+    while True:  # the new replica may take a while to come up
+        end = terminal(run(remote, GenerationRequest(prompt="a tower", steps=2)))
+        if isinstance(end, Finished) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert isinstance(end, Finished), end
