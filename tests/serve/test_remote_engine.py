@@ -77,8 +77,11 @@ def test_txt2img_equals_the_local_engine(remote: RemoteEngine, local) -> None:
     assert got.request is request
     for a, b in zip(got.candidates, want.candidates):
         assert a.shape == b.shape == (128, 128, 3)
-        # Same code, same weights, same thread count: bit for bit (PNG is lossless).
-        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+        # Same code, same weights, same thread count, PNG lossless: bit for bit here. One level is
+        # allowed because the replica's torch may pick other kernels on another CPU of a cluster.
+        diff = int(np.abs(a.astype(int) - b.astype(int)).max())
+        print(f"remote vs local txt2img: max difference {diff} levels")
+        assert diff <= 1
 
 
 def test_inpaint_equals_the_local_engine(remote: RemoteEngine, local) -> None:
