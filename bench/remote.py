@@ -81,7 +81,11 @@ def main() -> None:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--port", type=int, default=8799)
+    p.add_argument("--throughput", action="store_true", help="replicas x concurrent clients, and fairness")
     args = p.parse_args()
+    if args.throughput:
+        throughput(args)
+        return
 
     import torch
 
@@ -136,6 +140,61 @@ def main() -> None:
             )
     finally:
         server.stop()
+
+
+def throughput(args: argparse.Namespace) -> None:
+    """Images per minute with 1 and 2 replicas and 1, 2, 4 clients; and how long a second artist's
+    short run waits while a long run is going."""
+    import threading
+
+    from canvas_app.engine.api import GenerationRequest
+    from canvas_app.engine.remote import RemoteEngine
+    from canvas_app.serve import launch
+
+    request = GenerationRequest(prompt="a house", width=args.size, height=args.size, steps=args.steps, seed=1)
+    server = None
+    try:
+        for replicas in (1, 2):
+            server = launch.start(
+                TOKEN, port=args.port, device="cpu", num_cpus=2, replicas=replicas, cpus_per_replica=1
+            )
+            remote = RemoteEngine(server.url, TOKEN)
+            for _ in range(replicas * 2):  # every replica loads the model before the clock starts
+                timed_run(remote, request.with_changes(steps=2))
+            for clients in (1, 2, 4):
+                per_client = max(1, 4 // clients)
+                t0 = time.perf_counter()
+                threads = [
+                    threading.Thread(
+                        target=lambda r=remote, n=per_client: [timed_run(r, request) for _ in range(n)]
+                    )
+                    for _ in range(clients)
+                ]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                minutes = (time.perf_counter() - t0) / 60
+                print(f"| {replicas} | {clients} | {clients * per_client / minutes:.1f} |", flush=True)
+            # Fairness: a long run starts, a short one arrives 1 s later.
+            result: dict[str, float] = {}
+            long_run = threading.Thread(
+                target=lambda out=result, r=remote: out.update(
+                    long=timed_run(r, request.with_changes(steps=args.steps * 5))["total"]
+                )
+            )
+            long_run.start()
+            time.sleep(1.0)
+            short = timed_run(remote, request.with_changes(steps=2, seed=9))
+            long_run.join()
+            print(
+                f"fairness, {replicas} replica(s): short run (2 steps) took {short['total']:.1f} s, "
+                f"started after {short.get('started', float('nan')):.1f} s, beside a {result['long']:.1f} s run",
+                flush=True,
+            )
+    finally:
+        if server is not None:
+            server.stop()
 
 
 if __name__ == "__main__":
