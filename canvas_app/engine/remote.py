@@ -116,6 +116,16 @@ class RemoteEngine:
         except (KeyError, TypeError, ValueError):
             raise RemoteError(f"the server at {self.url} sent an unreadable model list") from None
 
+    def load(self, model: str, inpaint: bool = False, loras: tuple[tuple[str, float], ...] = ()) -> None:
+        """Picking a model: check that the server offers it (it loads at the first run there)."""
+        offered = self.models()
+        short = model.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        if not any(model == m.name or short == m.name for m in offered):
+            names = ", ".join(m.name for m in offered)
+            raise RemoteError(f"the engine server has no model {short!r} (it offers: {names})")
+        if loras:
+            raise RemoteError("LoRAs are not available on the engine server yet")
+
     def describe_device(self) -> str:
         """Which server and device run, for the status bar. Never raises: a server that is down
         or refuses the token is named with the reason, and the engine stays usable, so a run

@@ -41,8 +41,9 @@ from canvas_app.ui.image_import import (
     restore_frame,
 )
 from canvas_app.ui.jobs import GenerationController
-from canvas_app.ui.model_picker import list_models, native_size
+from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.qimage import qimage_to_array
+from canvas_app.ui.server_models import ServerModels
 from canvas_app.ui.settings import (
     DEFAULT_PREVIEW_S,
     DEVICE_KEY,
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.zoom_label)
 
         self._engine_key = self._wanted_engine()
+        self.server_models = ServerModels(self)
         build_actions(self)
         self._connect()
         self._load_settings()
@@ -281,7 +283,7 @@ class MainWindow(QMainWindow):
         frame_id = self.ws.selected_frame_id
         if not frame_id or frame_id not in self.ws.doc.frames:
             settings = self.frame_panel.new_frame_settings()
-            size = native_size(str(settings["model"]))
+            size = self.server_models.native_size(str(settings["model"]))
             c = self.ws.view.visible_scene_rect().center()
             frame = self.ws.doc.add_frame(
                 PromptFrame(x=snap(c.x() - size / 2), y=snap(c.y() - size / 2), w=size, h=size, **settings)  # type: ignore[arg-type]

@@ -22,6 +22,10 @@ from canvas_app.ui.settings_dialog import SettingsDialog
 from canvas_app.workers import EngineWorker
 
 TOKEN = "server-token-for-tests"
+MODELS = [
+    {"name": "builtin", "label": "Built-in", "native_size": 128},
+    {"name": "sd15-studio", "label": "SD 1.5 (studio)", "native_size": 512},
+]
 
 
 class WireServer:
@@ -44,6 +48,8 @@ class WireServer:
             def do_GET(self) -> None:  # noqa: N802
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     return self._json(401, {"error": "wrong token"})
+                if self.path == "/models":
+                    return self._json(200, MODELS)
                 self._json(200, {"device": engine.describe_device()})
 
             def do_POST(self) -> None:  # noqa: N802
@@ -127,9 +133,20 @@ def test_switching_to_a_server_applies_at_once_and_runs_there(qtbot, window, ser
         lambda: window.engine_label.text() == f"Engine: server 127.0.0.1:{port} (fake REMOTE)", timeout=5000
     )
     assert window.settings.get("engine/server_url", "") == server.url
-    generate_once(qtbot, window)
-    qtbot.waitUntil(lambda: window.frame_panel.has_staged(), timeout=10000)
-    assert len(server.engine.requests) == 1
+    # The model picker lists the server's models; a new frame takes the server model's size.
+    picker = window.frame_panel.model
+    qtbot.waitUntil(lambda: picker.count() == 2 and picker.itemData(1) == "sd15-studio", timeout=5000)
+    assert picker.itemText(1) == "SD 1.5 (studio)"
+    picker.setCurrentIndex(1)
+    picker.activated.emit(1)  # as a click on the item does
+    qtbot.waitUntil(lambda: "Loading sd15-studio: ready" in window.statusBar().currentMessage(), timeout=5000)
+    window.frame_panel.prompt.setPlainText("a studio model frame")
+    rid = window.generate()
+    assert rid is not None
+    frame = window.ws.doc.frames[window.ws.selected_frame_id]
+    assert (frame.w, frame.h, frame.model) == (512, 512, "sd15-studio")
+    qtbot.waitUntil(lambda: window.frame_panel.has_staged(), timeout=20000)
+    assert [r.model for r in server.engine.requests] == ["sd15-studio"]
     # ... and back to this computer, again without a restart.
     dialog = open_settings(qtbot, window)
     assert dialog.server_url.text() == server.url
