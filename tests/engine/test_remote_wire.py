@@ -233,3 +233,18 @@ def test_the_client_side_needs_no_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_server_token_is_made_once_owner_only_and_reused(tmp_path) -> None:
+    import stat
+
+    from canvas_app.serve.launch import ServeError, load_or_create_token
+
+    path = tmp_path / "config" / "server-token"
+    token, created = load_or_create_token(path)
+    assert created and len(token) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create_token(path) == (token, False)
+    path.write_text("short\n")
+    with pytest.raises(ServeError, match="shorter than 16"):
+        load_or_create_token(path)

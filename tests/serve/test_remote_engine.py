@@ -20,6 +20,7 @@ from canvas_app.engine.api import (
     Mode,
     Progress,
     Started,
+    TilePlan,
 )
 from canvas_app.engine.remote import RemoteEngine
 from canvas_app.engine.wire import encode_request
@@ -84,21 +85,40 @@ def test_txt2img_equals_the_local_engine(remote: RemoteEngine, local) -> None:
         assert diff <= 1
 
 
-def test_inpaint_equals_the_local_engine(remote: RemoteEngine, local) -> None:
+def masked_requests() -> dict[str, GenerationRequest]:
     mask = np.zeros((128, 128), np.uint8)
     mask[32:96, 40:100] = 255
-    request = GenerationRequest(
-        prompt="a tree",
-        mode=Mode.INPAINT,
-        steps=5,
-        seed=5,
-        strength=1.0,
-        init_image=photo(128, 128),
-        mask=mask,
-    )
-    got = terminal(run(remote, request))
+    rgba = np.dstack([photo(128, 128), np.full((128, 128), 255, np.uint8)])
+    rgba[:, 80:, 3] = 0  # the right part is empty canvas
+    return {
+        "inpaint": GenerationRequest(
+            prompt="a tree",
+            mode=Mode.INPAINT,
+            steps=4,
+            seed=5,
+            strength=1.0,
+            init_image=photo(128, 128),
+            mask=mask,
+        ),
+        "outpaint": GenerationRequest(
+            prompt="hills", mode=Mode.OUTPAINT, steps=4, seed=6, strength=1.0, init_image=rgba
+        ),
+        "tiled": GenerationRequest(
+            prompt="a wide lake", width=256, steps=3, seed=7, tile_plan=TilePlan(128, 32)
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["inpaint", "outpaint", "tiled"])
+def test_masked_and_tiled_runs_equal_the_local_engine(remote: RemoteEngine, local, kind: str) -> None:
+    request = masked_requests()[kind]
+    events = run(remote, request)
+    got = terminal(events)
     want = terminal(run(local, request))
     assert isinstance(got, Finished) and isinstance(want, Finished), (got, want)
+    if kind == "tiled":
+        assert next(e for e in events if isinstance(e, Started)).tiles > 1
+    assert got.candidates[0].shape == (request.height, request.width, 3)
     assert np.abs(got.candidates[0].astype(int) - want.candidates[0].astype(int)).max() <= 1
 
 
