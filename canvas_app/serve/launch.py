@@ -69,7 +69,7 @@ def quiet_ray_environment(local_cluster: bool) -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
         try:  # Ray reads both once; an earlier ``import ray`` needs them read again
-            from ray._raylet import AuthenticationTokenLoader, Config
+            from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
             Config.initialize("")
             AuthenticationTokenLoader.instance().reset_cache()

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from serve_support import RAY_MISSING
+
+if RAY_MISSING:
+    pytest.skip(RAY_MISSING, allow_module_level=True)
 
 RECIPE = Path(__file__).resolve().parents[2] / "packaging" / "ray" / "rayservice.yaml"
 

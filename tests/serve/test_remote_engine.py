@@ -9,7 +9,7 @@ import uuid
 
 import numpy as np
 import pytest
-from conftest import TOKEN, free_port, run
+from serve_support import RAY_MISSING, TOKEN, free_port, run
 
 from canvas_app.engine.api import (
     Cancelled,
@@ -24,6 +24,9 @@ from canvas_app.engine.api import (
 )
 from canvas_app.engine.remote import RemoteEngine
 from canvas_app.engine.wire import encode_request
+
+if RAY_MISSING:
+    pytest.skip(RAY_MISSING, allow_module_level=True)
 
 TERMINAL = (Finished, Cancelled, Failed)
 
