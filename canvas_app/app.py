@@ -21,16 +21,30 @@ from canvas_app.engine.api import Engine
 from canvas_app.ui import refcount_guard
 from canvas_app.ui.autosave import can_ask_a_person, install_autosave
 from canvas_app.ui.main_window import MainWindow
-from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, PREVIEW_KEY, Settings
+from canvas_app.ui.settings import (
+    DEFAULT_PREVIEW_S,
+    DEVICE_KEY,
+    ENGINE_TOKEN_KEY,
+    ENGINE_URL_KEY,
+    PREVIEW_KEY,
+    Settings,
+)
 from canvas_app.workers.engine_worker import EngineWorker
 
 ENGINE_START_DELAY_MS = 300
 
 
-def make_engine_factory(device: str | None, preview_interval_s: float) -> Callable[[], Engine]:
-    """A factory the worker thread calls: the only place the GUI process pulls in torch."""
+def make_engine_factory(
+    device: str | None, preview_interval_s: float, url: str = "", token: str = ""
+) -> Callable[[], Engine]:
+    """A factory the worker thread calls: the only place the GUI process pulls in torch. With
+    ``url``, the engine is a server's (canvas-app serve) and torch is never imported."""
 
     def factory() -> Engine:
+        if url:
+            from canvas_app.engine.remote import RemoteEngine
+
+            return RemoteEngine(url, token)
         from canvas_app.engine.local import EngineSettings, LocalDiffusersEngine
 
         return LocalDiffusersEngine(
@@ -99,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     preview = settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
     if args.device:
         settings.set(DEVICE_KEY, args.device)
-    worker = EngineWorker(make_engine_factory(device, preview))
+    url, token = settings.get(ENGINE_URL_KEY, ""), settings.get(ENGINE_TOKEN_KEY, "")
+    worker = EngineWorker(make_engine_factory(device, preview, url, token))
     window = MainWindow(worker, settings, engine_factory=make_engine_factory)
     # Quit when the main window closes, even if some other top-level window (a tool tip, a
     # menu) still counts as open for Qt's last-window-closed rule.

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from canvas_app.cli_remote import add_remote_arguments, add_serve_parser, make_remote_engine, serve_main
+
 PROG = "canvas-app"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -108,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--frame", help="X,Y,W,H of the frame in the project, on the 8 px grid; X and Y may be negative"
     )
+    add_remote_arguments(gen)
+    add_serve_parser(sub)
     return parser
 
 
@@ -135,7 +139,7 @@ def _join_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("generate", "-h", "--help"):
+    if not argv or argv[0] not in ("generate", "serve", "-h", "--help"):
         # The GUI (also "canvas-app gui ..."): its own options are parsed by the app.
         from canvas_app.app import main as app_main  # lazily: the GUI pulls in Qt
 
@@ -143,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_join_dash_values(argv))
     quiet_libraries()
     try:
+        if args.command == "serve":
+            return serve_main(args)
         with warnings.catch_warnings():
             if args.quiet:
                 warnings.simplefilter("ignore")
@@ -232,6 +238,9 @@ def check_scheduler(name: str) -> str:
 
 def make_engine(args: argparse.Namespace) -> Any:
     from canvas_app.engine.local import EngineSettings, LocalDiffusersEngine
+
+    if getattr(args, "engine", None):
+        return make_remote_engine(args)
 
     try:
         from canvas_app.engine.devices import pick_device
@@ -363,7 +372,8 @@ def generate_png(args: argparse.Namespace) -> int:
     strength = args.strength if args.strength is not None else default_strength
     if not 0.0 < strength <= 1.0:
         raise UsageError(f"--strength must be in (0, 1], not {strength}")
-    check_model(model, args.allow_pickle)
+    if not getattr(args, "engine", None):  # a server checks its own models
+        check_model(model, args.allow_pickle)
     loras = parse_loras(args.lora, args.allow_pickle)
     request = plan.request(
         prompt=args.prompt,
@@ -454,7 +464,8 @@ def generate_into_project(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if not frame.prompt:
         raise UsageError("the frame has no prompt; pass --prompt")
-    check_model(frame.model, args.allow_pickle)
+    if not getattr(args, "engine", None):
+        check_model(frame.model, args.allow_pickle)
     request = request_for_frame(
         doc,
         frame,

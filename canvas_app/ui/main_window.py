@@ -41,9 +41,18 @@ from canvas_app.ui.image_import import (
     restore_frame,
 )
 from canvas_app.ui.jobs import GenerationController
-from canvas_app.ui.model_picker import list_models, native_size
+from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.qimage import qimage_to_array
-from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, MODEL_KEY, PREVIEW_KEY, Settings
+from canvas_app.ui.server_models import ServerModels
+from canvas_app.ui.settings import (
+    DEFAULT_PREVIEW_S,
+    DEVICE_KEY,
+    ENGINE_TOKEN_KEY,
+    ENGINE_URL_KEY,
+    MODEL_KEY,
+    PREVIEW_KEY,
+    Settings,
+)
 from canvas_app.ui.settings_dialog import SettingsDialog
 from canvas_app.ui.shortcuts_dialog import ShortcutsDialog, shortcut_rows
 from canvas_app.ui.staging import PatchList, StagingBar
@@ -53,7 +62,8 @@ from canvas_app.ui.workspace import Workspace
 from canvas_app.workers.engine_worker import EngineFactory, EngineWorker
 
 APP_TITLE = "Canvas"
-EngineFactoryMaker = Callable[[str, float], EngineFactory]
+# (device, preview interval) -> factory; with an engine server also url= and token= keywords.
+EngineFactoryMaker = Callable[..., EngineFactory]
 
 
 class MainWindow(QMainWindow):
@@ -127,7 +137,8 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.pos_label)
         sb.addPermanentWidget(self.zoom_label)
 
-        self._engine_device = self.settings.get(DEVICE_KEY, "")
+        self._engine_key = self._wanted_engine()
+        self.server_models = ServerModels(self)
         build_actions(self)
         self._connect()
         self._load_settings()
@@ -272,7 +283,7 @@ class MainWindow(QMainWindow):
         frame_id = self.ws.selected_frame_id
         if not frame_id or frame_id not in self.ws.doc.frames:
             settings = self.frame_panel.new_frame_settings()
-            size = native_size(str(settings["model"]))
+            size = self.server_models.native_size(str(settings["model"]))
             c = self.ws.view.visible_scene_rect().center()
             frame = self.ws.doc.add_frame(
                 PromptFrame(x=snap(c.x() - size / 2), y=snap(c.y() - size / 2), w=size, h=size, **settings)  # type: ignore[arg-type]
@@ -385,19 +396,32 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
+    def _wanted_engine(self) -> tuple[str, str, str]:
+        """(device, server URL, token) from the settings: which engine should run."""
+        s = self.settings
+        return s.get(DEVICE_KEY, ""), s.get(ENGINE_URL_KEY, ""), s.get(ENGINE_TOKEN_KEY, "")
+
     def apply_engine_settings(self) -> None:
-        """Put the device and preview rate from the settings into effect now."""
-        device = self.settings.get(DEVICE_KEY, "")
+        """Put the engine (this computer's device or a server), and the preview rate, into effect now."""
+        device, url, token = wanted = self._wanted_engine()
         preview = self.settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
         if self.engine_factory is None:
             self.statusBar().showMessage("The engine settings apply at the next start.", 6000)
             return
-        if device != self._engine_device:
-            self._engine_device = device
+        if wanted != self._engine_key:
+            self._engine_key = wanted
             self.engine_label.setText("Engine: starting…")
-            self.worker.replace_engine(
-                self.engine_factory(device, preview), f"Switching to {device or 'the best device'}"
-            )
+            if url:
+                factory, label = (
+                    self.engine_factory(device, preview, url=url, token=token),
+                    f"Connecting to {url}",
+                )
+            else:
+                factory, label = (
+                    self.engine_factory(device, preview),
+                    f"Switching to {device or 'the best device'}",
+                )
+            self.worker.replace_engine(factory, label)
         else:
             # Same device: keep the loaded models, change only how often previews come.
             def set_rate(engine: object) -> None:

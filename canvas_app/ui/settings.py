@@ -17,6 +17,8 @@ DEVICE_KEY = "engine/device"  # "" = the best available
 PREVIEW_KEY = "engine/preview_interval_s"
 DEFAULT_PREVIEW_S = 0.1
 MODEL_KEY = "model/last"  # the model new frames use
+ENGINE_URL_KEY = "engine/server_url"  # "" = this computer; else an engine server (canvas-app serve)
+ENGINE_TOKEN_KEY = "engine/server_token"
 
 
 class Settings:

@@ -1,6 +1,6 @@
 """Edit > Settings: every app setting in one dialog, applied as soon as OK or Apply is pressed.
 
-Nothing waits for a restart: a new device rebuilds the engine in its thread (queued runs finish
+Nothing waits for a restart: a new device or engine server rebuilds the engine in its thread (queued runs finish
 first), a new preview rate reaches the running engine, a new autosave interval restarts the timer,
 and the default model is loaded at once and used by the next frame.
 """
@@ -15,13 +15,21 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
     QVBoxLayout,
 )
 
 from canvas_app.ui.autosave import DEFAULT_INTERVAL_S, INTERVAL_KEY
 from canvas_app.ui.model_picker import list_models
-from canvas_app.ui.settings import DEFAULT_PREVIEW_S, DEVICE_KEY, MODEL_KEY, PREVIEW_KEY
+from canvas_app.ui.settings import (
+    DEFAULT_PREVIEW_S,
+    DEVICE_KEY,
+    ENGINE_TOKEN_KEY,
+    ENGINE_URL_KEY,
+    MODEL_KEY,
+    PREVIEW_KEY,
+)
 
 if TYPE_CHECKING:
     from canvas_app.ui.main_window import MainWindow
@@ -39,6 +47,20 @@ class SettingsDialog(QDialog):
         self.window_ = window
         s = window.settings
 
+        # Engine: this computer, or an engine server (canvas-app serve) by URL and token.
+        self.engine = QComboBox(objectName="engine")
+        self.engine.addItem("This computer", "local")
+        self.engine.addItem("Engine server", "server")
+        url = s.get(ENGINE_URL_KEY, "")
+        self.engine.setCurrentIndex(1 if url else 0)
+        self.server_url = QLineEdit(url, objectName="server_url", placeholderText="http://gpu-box:8000")
+        self.server_token = QLineEdit(s.get(ENGINE_TOKEN_KEY, ""), objectName="server_token")
+        self.server_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.server_token.setPlaceholderText("printed by canvas-app serve")
+        self.engine_problem = QLabel(objectName="engine_problem")
+        self.engine_problem.setStyleSheet("color: #c0392b")
+        self.engine_problem.hide()
+        self.engine.currentIndexChanged.connect(self._engine_kind_changed)
         self.device = QComboBox(objectName="device")
         for label, value in DEVICES:
             self.device.addItem(label, value)
@@ -61,6 +83,9 @@ class SettingsDialog(QDialog):
         self.model.setCurrentIndex(self.model.findData(current))
 
         form = QFormLayout()
+        form.addRow("Engine", self.engine)
+        form.addRow("Server URL", self.server_url)
+        form.addRow("Token", self.server_token)
         form.addRow("Device", self.device)
         form.addRow("Live previews", self.preview)
         form.addRow("Autosave every", self.autosave)
@@ -78,20 +103,60 @@ class SettingsDialog(QDialog):
         buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(self.apply)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.engine_problem)
         layout.addWidget(note)
         layout.addWidget(buttons)
+        self._engine_kind_changed()
+
+    def _engine_kind_changed(self) -> None:
+        server = self.engine.currentData() == "server"
+        self.server_url.setEnabled(server)
+        self.server_token.setEnabled(server)
+        self.device.setEnabled(not server)  # the server picks its own device
 
     def accept(self) -> None:
-        self.apply()
-        super().accept()
+        if self.apply():
+            super().accept()
 
-    def apply(self) -> None:
-        """Store the values and put the changed ones into effect."""
+    def _server_choice(self) -> tuple[str, str] | None:
+        """(url, token) to use ("" url: this computer), or None after saying what is wrong."""
+        from canvas_app.engine.remote import parse_url  # no torch, no ray: plain HTTP
+
+        if self.engine.currentData() != "server":
+            return "", ""
+        url, token = self.server_url.text().strip().rstrip("/"), self.server_token.text().strip()
+        problem = ""
+        try:
+            parse_url(url)
+        except ValueError as error:
+            problem = str(error)
+        if not problem and not token:
+            problem = "the engine server needs its token (canvas-app serve prints it)"
+        self.engine_problem.setText(problem)
+        self.engine_problem.setVisible(bool(problem))
+        return None if problem else (url, token)
+
+    def apply(self) -> bool:
+        """Store the values and put the changed ones into effect. False (and nothing applied)
+        when the engine server fields are not usable."""
         w, s = self.window_, self.window_.settings
+        server = self._server_choice()
+        if server is None:
+            self.server_url.setFocus()
+            return False
         device, preview = str(self.device.currentData()), float(self.preview.currentData())
-        if device != s.get(DEVICE_KEY, "") or preview != s.get(PREVIEW_KEY, DEFAULT_PREVIEW_S):
+        wanted = (device, preview, *server)
+        current = (
+            s.get(DEVICE_KEY, ""),
+            s.get(PREVIEW_KEY, DEFAULT_PREVIEW_S),
+            s.get(ENGINE_URL_KEY, ""),
+            s.get(ENGINE_TOKEN_KEY, ""),
+        )
+        if wanted != current:
             s.set(DEVICE_KEY, device)
             s.set(PREVIEW_KEY, preview)
+            s.set(ENGINE_URL_KEY, server[0])
+            s.set(ENGINE_TOKEN_KEY, server[1])
             w.apply_engine_settings()
         interval = float(self.autosave.value())
         if interval != s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S):
@@ -102,3 +167,4 @@ class SettingsDialog(QDialog):
         if model and model != s.get(MODEL_KEY, "builtin"):
             w.load_model(model)
         s.sync()
+        return True
