@@ -131,8 +131,6 @@ ProgressFn = Callable[[str], None]
 
 def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool = False) -> Any:
     """Load a pipeline from ``source`` onto ``device``. Raises ModelError with a readable message."""
-    import torch
-
     from canvas_app.engine.single_file import load_single_file
 
     dtype = device.dtype
@@ -140,7 +138,7 @@ def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool 
         if source.kind == "single_file":
             pipe = load_single_file(Path(source.location), dtype)
         else:
-            pipe = _load_pretrained(source, dtype, allow_pickle)
+            pipe = _load_pretrained(source, device.load_dtypes(), allow_pickle)
     except ModelError:
         raise
     except Exception as error:  # noqa: BLE001 - any loader failure is reported the same way
@@ -148,9 +146,8 @@ def load_pipeline(source: ModelSource, device: DeviceChoice, allow_pickle: bool 
     if not hasattr(pipe, "unet") or not hasattr(pipe, "vae") or not hasattr(pipe, "encode_prompt"):
         raise ModelError(f"{source.name} is a {type(pipe).__name__}, not a Stable Diffusion model")
     pipe.to(device.device)
-    # SDXL's VAE overflows in fp16 unless it is a fixed one; its config says so.
-    if getattr(pipe, "text_encoder_2", None) is not None and pipe.vae.config.get("force_upcast", False):
-        pipe.vae.to(dtype=torch.float32)
+    for name, component_dtype in device.component_dtypes(pipe).items():
+        getattr(pipe, name).to(dtype=component_dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
