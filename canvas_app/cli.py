@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--overlap", type=int, default=32, help="tile overlap in px")
     gen.add_argument("--infill", default="telea", choices=("telea", "ns", "edge"))
-    gen.add_argument("--device", help="cuda, mps or cpu, optionally :fp16/:fp32")
+    gen.add_argument(
+        "--device",
+        help="cuda, mps or cpu, optionally :fp16/:bf16/:fp32 (CPU default: bf16 where the processor has it natively)",
+    )
     gen.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt checkpoints (unsafe)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.add_argument("--out", help="output PNG (with --batch N: PATH-1.png ... PATH-N.png)")

@@ -127,7 +127,14 @@ def build_actions(window: MainWindow) -> None:
     device_menu = prefs.addMenu("Device (after restart)")
     device_group = QActionGroup(window)
     current = window.settings.get("engine/device", "")
-    for label, value in (("Automatic", ""), ("CPU", "cpu"), ("CUDA", "cuda"), ("Apple MPS", "mps")):
+    for label, value in (
+        ("Automatic", ""),
+        ("CPU", "cpu"),  # bf16 where the processor computes it natively, else fp32
+        ("CPU, bf16", "cpu:bf16"),
+        ("CPU, fp32", "cpu:fp32"),
+        ("CUDA", "cuda"),
+        ("Apple MPS", "mps"),
+    ):
         act = device_menu.addAction(label)
         act.setCheckable(True)
         act.setChecked(value == current)

@@ -146,3 +146,14 @@ def test_bf16_pipeline_runs_on_the_cpu(sd4: str) -> None:
     assert isinstance(fp32, Finished)
     difference = np.abs(image.astype(np.int16) - fp32.candidates[0].astype(np.int16))
     assert difference.mean() < 8.0, difference.mean()
+
+
+def test_about_box_and_status_name_the_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The About box and the status bar show the engine's describe_device(): it names the dtype."""
+    from canvas_app.about import about_info, format_about_text, format_status_text
+
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset(EPYC_ZEN3))
+    info = about_info(LocalDiffusersEngine(device="cpu").describe_device())
+    assert "cpu, float32; this processor has no native bf16" in format_about_text(info)
+    forced = about_info(LocalDiffusersEngine(device="cpu:bf16").describe_device())
+    assert "cpu, bfloat16 (VAE float32)" in format_status_text(forced)
