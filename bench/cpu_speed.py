@@ -381,7 +381,9 @@ WORKERS = {
 
 
 # -- the report -------------------------------------------------------------------------------------
-def part_gen(builtin: str, sd15: str | None, repeat: int, forced_bf16: bool = False) -> None:
+def part_gen(
+    builtin: str, sd15: str | None, repeat: int, forced_bf16: bool = False, only_case: str | None = None
+) -> None:
     ours, bare = ("ours (auto)", {"who": "ours"}), ("bare fp32", {"who": "bare"})
     forced = ("ours cpu:bf16", {"who": "ours", "device": "cpu:bf16"})
     # Without native bf16 a bf16 convolution is far slower than fp32 (oneDNN's reference kernels),
@@ -403,6 +405,8 @@ def part_gen(builtin: str, sd15: str | None, repeat: int, forced_bf16: bool = Fa
         cases.append(("SD 1.5-shaped, 512 px, 2 steps", sd15, 512, 2, 1, 0, [ours, bare]))
     loaded_bf16: set[str] = set()
     for title, model, size, steps, rep, warm, who in cases:
+        if only_case and str(size) + ("-sd15" if model == sd15 else "") != only_case:
+            continue
         print(f"\n## gen: {title} (load {load_average()})", flush=True)
         results: dict[str, list[dict[str, Any]]] = {k: [] for k, _ in who}
         for _ in range(rep):  # interleaved across processes
@@ -424,7 +428,9 @@ def part_gen(builtin: str, sd15: str | None, repeat: int, forced_bf16: bool = Fa
         if model not in loaded_bf16:
             loaded_bf16.add(model)
             # The bf16 model's memory, loaded only (a bf16 run takes far longer here).
-            r = run_worker("gen", {"model": model, "load_only": True, **forced[1]})
+            r = run_worker(
+                "gen", {"model": model, "size": size, "steps": steps, "load_only": True, **forced[1]}
+            )
             print(f"ours cpu:bf16, loaded only: peak RSS {r['peak_mb']:.0f} MiB [{r['device']}]", flush=True)
         print(f"(load after: {load_average()})")
 
@@ -503,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sd15-dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "canvas-bench-sd15")
     )
+    parser.add_argument("--case", choices=("128", "512", "512-sd15"), help="gen: run one case")
     parser.add_argument("--threads", type=int, help="torch threads in every measurement (OMP_NUM_THREADS)")
     opts = parser.parse_args(argv)
     if opts.threads:
@@ -528,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [opts.only] if opts.only else ["sdxl", "quality", "unet", "compile", "gen"]
     for part in parts:
         if part == "gen":
-            part_gen(builtin, sd15, opts.repeat, opts.forced_bf16)
+            part_gen(builtin, sd15, opts.repeat, opts.forced_bf16, opts.case)
         elif part == "unet":
             part_unet(builtin, sd15, opts.repeat)
         elif part == "compile" and not opts.skip_compile:
