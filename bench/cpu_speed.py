@@ -413,6 +413,11 @@ def part_gen(
             for key, extra in who:
                 args = {"model": model, "size": size, "steps": steps, "repeat": 1, "warmup": warm, **extra}
                 results[key].append(run_worker("gen", args))
+                r = results[key][-1]  # as it comes: a long run's partial results are not lost
+                print(
+                    f"  {key}: wall {r['wall']:.2f} s, cpu {r['cpu']:.2f} s, peak {r['peak_mb']:.0f} MiB",
+                    flush=True,
+                )
         base_wall = statistics.median(r["wall"] for r in results["bare fp32"])
         base_cpu = statistics.median(r["cpu"] for r in results["bare fp32"])
         for key, rs in results.items():
