@@ -93,9 +93,9 @@ class DeviceChoice:
     def vae_dtype_name(self) -> str:
         """The VAE's dtype: the main one, except bf16 on the CPU keeps an fp32 VAE.
 
-        Why: measured on the built-in model, a bf16 decode of the same latents differs visibly
-        (colour banding in smooth skies) while the VAE is a small share of a CPU run; SDXL's fp16
-        VAE overflows and is handled by ``component_dtype_names``.
+        Why: the VAE decodes once per image (a small share of a CPU run next to 20+ UNet steps)
+        and is where rounding shows as pixels; bench/cpu_speed.py (quality) measures the PSNR of a
+        bf16 decode against fp32. SDXL's fp16 VAE overflow is handled by ``component_dtype_names``.
         """
         if self.device == "cpu" and self.dtype_name == "bfloat16":
             return "float32"
