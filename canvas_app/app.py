@@ -57,7 +57,10 @@ def make_engine_factory(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="canvas-app", description="Infinite canvas for diffusion models")
     p.add_argument("project", nargs="?", help="a .canvas project to open")
-    p.add_argument("--device", help="cpu, cuda, mps (default: from settings, else the best available)")
+    p.add_argument(
+        "--device",
+        help="cpu, cuda, mps, optionally :fp16/:bf16/:fp32 (default: from settings, else the best available)",
+    )
     p.add_argument("--no-engine-preload", action="store_true", help="start the engine only on the first run")
     p.add_argument(
         "--report-startup", action="store_true", help="print start-up time and whether torch is loaded"

@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         "edge (edges extended, plus noise) (default: telea)",
     )
     gen.add_argument(
-        "--device", help="cuda, mps or cpu, optionally :fp16/:fp32 (default: the best one available)"
+        "--device",
+        help="cuda, mps or cpu, optionally :fp16/:bf16/:fp32 (default: the best one available; on a CPU, "
+        "bf16 where the processor computes it natively, else fp32)",
     )
     gen.add_argument(
         "--allow-pickle",

@@ -1,19 +1,87 @@
-"""Which device and dtype to run on: CUDA fp16, MPS fp16 (fp32 on request), CPU fp32."""
+"""Which device and dtype to run on, and which dtype each model component gets.
+
+CUDA and MPS run fp16. The CPU runs bf16 where the processor computes it natively (AMX-BF16 or
+AVX512-BF16: 2.3x faster than fp32 for an SD 1.5 UNet on such a Xeon, half the memory) and fp32
+elsewhere (without native bf16, oneDNN converts every bf16 operand to fp32 and back, which is
+slower than fp32 itself; see docs/benchmarks.md). A spec such as "cpu:bf16" overrides the choice.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# "cuda", "cuda:1", "mps", "cpu", optionally with ":fp32"/":fp16" (e.g. "cuda:fp32").
+# "cuda", "cuda:1", "mps", "cpu", optionally with ":fp32"/":fp16"/":bf16" (e.g. "cpu:bf16").
 DEVICE_ENV = "CANVAS_APP_DEVICE"
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# CPU features that compute bf16 dot products in hardware (names as in /proc/cpuinfo and in
+# torch.cpu.get_capabilities()).
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def native_bf16_flag(flags: Iterable[str]) -> str | None:
+    """The first native-bf16 feature among ``flags`` (e.g. "amx_bf16"), or None."""
+    present = {flag.strip().lower() for flag in flags}
+    return next((flag for flag in NATIVE_BF16_FLAGS if flag in present), None)
+
+
+def cpu_dtype_name(flags: Iterable[str]) -> str:
+    """The CPU dtype for a processor with these feature flags: bf16 when it is native, else fp32."""
+    return "bfloat16" if native_bf16_flag(flags) else "float32"
+
+
+def cpu_flags() -> frozenset[str]:
+    """This processor's feature flags: torch's cpuinfo (every OS), plus /proc/cpuinfo on Linux."""
+    flags: set[str] = set()
+    try:
+        import torch
+
+        caps = torch.cpu.get_capabilities()
+        flags.update(name for name, value in caps.items() if value is True)
+    except (ImportError, AttributeError, RuntimeError):  # older torch: no get_capabilities
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+                for line in info:
+                    if line.startswith(("flags", "Features")):
+                        flags.update(line.partition(":")[2].split())
+                        break
+        except OSError:
+            pass
+    return frozenset(flags)
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """ "cpu:bf16" -> ("cpu", "bfloat16"); "cuda:1" -> ("cuda:1", None); "" -> ("", None).
+
+    Raises ValueError for a device or precision this app does not know.
+    """
+    spec = spec.strip().lower()
+    dtype_name = None
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail in PRECISIONS:
+        spec, dtype_name = head, PRECISIONS[tail]
+    elif sep and not tail.isdigit():
+        raise ValueError(f"unknown precision {tail!r} in device {spec!r}: use fp32, fp16 or bf16")
+    device, _, index = spec.partition(":")
+    if device not in ("", "cpu", "cuda", "mps") or (index and (device != "cuda" or not index.isdigit())):
+        raise ValueError(
+            f"unknown device {spec!r}: use cpu, cuda, cuda:N or mps, optionally with :fp32/:fp16/:bf16"
+        )
+    if not device and dtype_name:
+        raise ValueError(f"device {spec!r}: name the device before the precision (e.g. cpu:bf16)")
+    return spec, dtype_name
 
 
 @dataclass(frozen=True)
 class DeviceChoice:
     device: str
-    dtype_name: str  # "float16" or "float32"
+    dtype_name: str  # "float16", "bfloat16" or "float32": the UNet's and the text encoder's
+    reason: str = ""  # why this dtype, for the status bar and the About box
 
     @property
     def dtype(self) -> Any:
@@ -21,28 +89,78 @@ class DeviceChoice:
 
         return getattr(torch, self.dtype_name)
 
+    @property
+    def vae_dtype_name(self) -> str:
+        """The VAE's dtype: the main one, except bf16 on the CPU keeps an fp32 VAE.
+
+        Why: the VAE decodes once per image (a small share of a CPU run next to 20+ UNet steps).
+        A bf16 decode measured 56-58 dB PSNR against fp32 on the built-in model (bench/cpu_speed.py),
+        so bf16 would be safe too; what it gains on a native-bf16 CPU is not measured yet. SDXL's
+        fp16 VAE overflow is handled by ``component_dtype_names``.
+        """
+        if self.device == "cpu" and self.dtype_name == "bfloat16":
+            return "float32"
+        return self.dtype_name
+
+    def component_dtype_names(self, is_sdxl: bool = False, vae_force_upcast: bool = False) -> dict[str, str]:
+        """dtype name per pipeline component ("default" for all but the VAE, diffusers' convention)."""
+        vae = self.vae_dtype_name
+        # SDXL's original VAE overflows in fp16 (its config says force_upcast); fixed VAEs do not.
+        if is_sdxl and vae_force_upcast and vae == "float16":
+            vae = "float32"
+        return {"default": self.dtype_name, "vae": vae}
+
+    def load_dtypes(self) -> dict[str, Any]:
+        """torch dtypes to load each component in: the widest it may end up in (an SDXL VAE that
+        must stay fp32 is not read through fp16); ``component_dtypes`` then narrows what may be."""
+        import torch
+
+        names = self.component_dtype_names(is_sdxl=True, vae_force_upcast=True)
+        return {name: getattr(torch, value) for name, value in names.items()}
+
+    def component_dtypes(self, pipe: Any) -> dict[str, Any]:
+        """torch dtype for every torch module of a loaded pipeline (UNet, text encoders, VAE)."""
+        import torch
+
+        is_sdxl = getattr(pipe, "text_encoder_2", None) is not None
+        upcast = bool(pipe.vae.config.get("force_upcast", False))
+        names = self.component_dtype_names(is_sdxl, upcast)
+        return {
+            name: getattr(torch, names.get(name, names["default"]))
+            for name, module in pipe.components.items()
+            if isinstance(module, torch.nn.Module)
+        }
+
     def describe(self) -> str:
         name = self.device
         if self.device.startswith("cuda"):
             import torch
 
             name = f"{self.device} ({torch.cuda.get_device_name(self.device)})"
-        return f"{name}, {self.dtype_name}"
+        text = f"{name}, {self.dtype_name}"
+        if self.vae_dtype_name != self.dtype_name:
+            text += f" (VAE {self.vae_dtype_name})"
+        return f"{text}; {self.reason}" if self.reason else text
+
+
+def latent_dtype(unet_dtype: Any) -> Any:
+    """dtype of the latents carried from step to step: fp32 under a bf16 UNet (bf16 keeps 8 bits
+    of mantissa, too few to add up 20+ small scheduler updates), else the UNet's, as diffusers does.
+    Only the UNet's input is cast down."""
+    import torch
+
+    return torch.float32 if unet_dtype == torch.bfloat16 else unet_dtype
 
 
 def pick_device(override: str | None = None) -> DeviceChoice:
     """The best available device, unless ``override`` (or $CANVAS_APP_DEVICE) names one.
 
-    The override is "DEVICE" or "DEVICE:DTYPE"; the dtype defaults to fp16 on accelerators and fp32
-    on the CPU (CPU half precision is slow and poorly supported).
+    The override is "DEVICE" or "DEVICE:PRECISION" (fp32, fp16, bf16); the dtype defaults to fp16
+    on accelerators, and on the CPU to what the processor computes natively (``cpu_dtype_name``).
     """
     import torch
 
-    spec = override or os.environ.get(DEVICE_ENV) or ""
-    dtype_name = None
-    if spec.endswith((":fp16", ":fp32")):
-        spec, _, precision = spec.rpartition(":")
-        dtype_name = "float16" if precision == "fp16" else "float32"
+    spec, dtype_name = parse_spec(override or os.environ.get(DEVICE_ENV) or "")
     if spec:
         device = spec
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -55,9 +173,37 @@ def pick_device(override: str | None = None) -> DeviceChoice:
         device = "mps"
     else:
         device = "cpu"
+    if device != "cpu":
+        return DeviceChoice(device, dtype_name or "float16")
+    native = native_bf16_flag(cpu_flags())
     if dtype_name is None:
-        dtype_name = "float32" if device == "cpu" else "float16"
-    return DeviceChoice(device, dtype_name)
+        dtype_name = "bfloat16" if native else "float32"
+        reason = f"native bf16 ({native})" if native else "this processor has no native bf16"
+    else:
+        reason = "as asked"
+        if dtype_name == "bfloat16" and not native:
+            reason += "; this processor has no native bf16, fp32 is faster here"
+    return DeviceChoice(device, dtype_name, reason)
+
+
+def cpu_threads() -> int:
+    """Threads for CPU inference: the physical cores (hyperthreads share the same FMA units and
+    only add contention), at least 1."""
+    try:
+        import torch
+
+        cores = int(torch.cpu.get_capabilities().get("num_physical_cores", 0) or 0)
+    except (ImportError, AttributeError, RuntimeError):
+        cores = 0
+    return max(1, cores or (os.cpu_count() or 1))
+
+
+def limit_cpu_threads() -> None:
+    """At most one torch thread per physical core; never raises a count the user lowered."""
+    import torch
+
+    if torch.get_num_threads() > cpu_threads():
+        torch.set_num_threads(cpu_threads())
 
 
 def _mps_available() -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 from canvas_app.core.composite import feather_alpha
 from canvas_app.core.frame_plan import empty_pixels
 from canvas_app.engine.api import GenerationRequest, Mode
+from canvas_app.engine.devices import latent_dtype
 from canvas_app.engine.infill import infill
 from canvas_app.engine.tiling import tiled_map
 
@@ -39,7 +40,7 @@ def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
 
 
 def encode(model: Any, rgb: np.ndarray, tile_px: int) -> Any:
-    """HxWx3 uint8 -> scaled latents (1, C, h, w) in the UNet's dtype."""
+    """HxWx3 uint8 -> scaled latents (1, C, h, w) in the sampler's latent dtype."""
     vae = model.vae
     param = next(vae.parameters())
     x = _to_tensor(rgb, param)
@@ -47,7 +48,7 @@ def encode(model: Any, rgb: np.ndarray, tile_px: int) -> Any:
     latents = tiled_map(x, lambda t: vae.encode(t).latent_dist.mode(), edge, overlap, model.vae_factor, False)
     shift = float(vae.config.get("shift_factor") or 0.0)
     latents = (latents - shift) * float(vae.config.scaling_factor)
-    return latents.to(model.unet.dtype)
+    return latents.to(latent_dtype(model.unet.dtype))
 
 
 def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:

@@ -111,10 +111,12 @@ class LocalDiffusersEngine:
 
     # -- public helpers -------------------------------------------------------------------------
     def device(self) -> Any:
-        from canvas_app.engine.devices import pick_device
+        from canvas_app.engine.devices import limit_cpu_threads, pick_device
 
         if self._device is None:
             self._device = pick_device(self.settings.device)
+            if self._device.device == "cpu":
+                limit_cpu_threads()
         return self._device
 
     def load(self, model: str, inpaint: bool = False, loras: tuple[tuple[str, float], ...] = ()) -> Any:

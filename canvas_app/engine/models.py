@@ -141,8 +141,6 @@ def load_pipeline(
 ) -> Any:
     """Load a pipeline from ``source`` onto ``device``, using the already loaded ``components``
     (e.g. another pipeline's VAE) instead of reading them. Raises ModelError with a readable message."""
-    import torch
-
     from canvas_app.engine.single_file import load_single_file
 
     dtype = device.dtype
@@ -150,7 +148,7 @@ def load_pipeline(
         if source.kind == "single_file":
             pipe = load_single_file(Path(source.location), dtype)
         else:
-            pipe = _load_pretrained(source, dtype, allow_pickle, components or {})
+            pipe = _load_pretrained(source, device.load_dtypes(), allow_pickle, components or {})
     except ModelError:
         raise
     except Exception as error:  # noqa: BLE001 - any loader failure is reported the same way
@@ -158,9 +156,8 @@ def load_pipeline(
     if not hasattr(pipe, "unet") or not hasattr(pipe, "vae") or not hasattr(pipe, "encode_prompt"):
         raise ModelError(f"{source.name} is a {type(pipe).__name__}, not a Stable Diffusion model")
     pipe.to(device.device)
-    # SDXL's VAE overflows in fp16 unless it is a fixed one; its config says so.
-    if getattr(pipe, "text_encoder_2", None) is not None and pipe.vae.config.get("force_upcast", False):
-        pipe.vae.to(dtype=torch.float32)
+    for name, component_dtype in device.component_dtypes(pipe).items():
+        getattr(pipe, name).to(dtype=component_dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from canvas_app.engine.conditioning import Conditioning
+from canvas_app.engine.devices import latent_dtype
 from canvas_app.engine.tiling import Tile, TileBlender
 
 
@@ -74,7 +75,7 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
 
     model, scheduler = job.model, job.scheduler
     unet = model.unet
-    device, dtype = unet.device, unet.dtype
+    device, dtype = unet.device, latent_dtype(unet.dtype)
     shape = (1, model.latent_channels, job.latent_h, job.latent_w)
     generator = torch.Generator("cpu").manual_seed(job.seed)
     # Noise is drawn on the CPU so a seed gives the same start on every device.
@@ -120,8 +121,12 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
                 unet_in = torch.cat([x_in, extra], dim=1)
             added = cond.added_kwargs(model, tile.h * factor, tile.w * factor)
             out = unet(
-                unet_in, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=added, return_dict=False
-            )[0]
+                unet_in.to(unet.dtype),
+                t,
+                encoder_hidden_states=cond.embeds.to(unet.dtype),
+                added_cond_kwargs=added,
+                return_dict=False,
+            )[0].to(dtype)
             if cond.guided:
                 uncond, text = out.chunk(2)
                 out = uncond + job.guidance * (text - uncond)

@@ -34,7 +34,14 @@ from canvas_app.ui.settings import (
 if TYPE_CHECKING:
     from canvas_app.ui.main_window import MainWindow
 
-DEVICES = (("Automatic", ""), ("CPU", "cpu"), ("CUDA (NVIDIA)", "cuda"), ("Apple MPS", "mps"))
+DEVICES = (
+    ("Automatic", ""),
+    ("CPU", "cpu"),  # bf16 where the processor computes it natively, else fp32
+    ("CPU, bf16", "cpu:bf16"),
+    ("CPU, fp32", "cpu:fp32"),
+    ("CUDA (NVIDIA)", "cuda"),
+    ("Apple MPS", "mps"),
+)
 PREVIEW_RATES = (("Every step", 0.0), ("10 per second", 0.1), ("4 per second", 0.25), ("1 per second", 1.0))
 MAX_AUTOSAVE_S = 3600
 

@@ -13,7 +13,7 @@ from ckpt_writer import write_single_file
 from conftest import run
 
 from canvas_app.engine.api import Finished, GenerationRequest, Progress
-from canvas_app.engine.devices import pick_device
+from canvas_app.engine.devices import cpu_dtype_name, cpu_flags, pick_device
 from canvas_app.engine.errors import InputError, ModelError
 from canvas_app.engine.local import LocalDiffusersEngine
 from canvas_app.engine.models import SHARED_COMPONENTS, ModelCache, resolve_source
@@ -177,7 +177,8 @@ def test_a_sampler_without_zero_snr_support_falls_back_with_a_notice(monkeypatch
 def test_device_choice_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CANVAS_APP_DEVICE", raising=False)
     choice = pick_device("cpu")
-    assert (choice.device, choice.dtype_name) == ("cpu", "float32")
+    assert (choice.device, choice.dtype_name) == ("cpu", cpu_dtype_name(cpu_flags()))
+    assert pick_device("cpu:fp32").dtype_name == "float32"
     assert pick_device("cpu:fp16").dtype_name == "float16"
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
