@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 PROG = "canvas-app"
+LARGE_FRAME_CHOICES = ("two-pass", "tiled")  # core.request.LARGE_FRAME_MODES (not imported: startup cost)
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -50,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile-size", type=int, default=0, help="tile edge in px (default: the model's native size)"
     )
     gen.add_argument("--overlap", type=int, default=32, help="tile overlap in px")
+    gen.add_argument(
+        "--large-frame",
+        choices=LARGE_FRAME_CHOICES,
+        help="a frame larger than the model's native area: two-pass (default: compose at the native "
+        "area, then refine at full size: one picture) or tiled (one pass in tiles: repeats, for textures)",
+    )
+    gen.add_argument(
+        "--refine-strength", type=float, help="strength of the two-pass refining pass, 0..1 (default 0.4)"
+    )
     gen.add_argument("--infill", default="telea", choices=("telea", "ns", "edge"))
     gen.add_argument("--device", help="cuda, mps or cpu, optionally :fp16/:fp32")
     gen.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt checkpoints (unsafe)")
@@ -133,6 +143,12 @@ def check_scheduler(name: str) -> str:
         return canonical_name(name)
     except InputError as error:
         raise UsageError(str(error)) from None
+
+
+def check_refine(value: float | None) -> float | None:
+    if value is not None and not 0.0 < value <= 1.0:
+        raise UsageError(f"--refine-strength must be in (0, 1], not {value}")
+    return value
 
 
 def make_engine(args: argparse.Namespace) -> Any:
@@ -266,6 +282,7 @@ def generate_png(args: argparse.Namespace) -> int:
         raise UsageError(f"--strength must be in (0, 1], not {strength}")
     check_model(model, args.allow_pickle)
     loras = parse_loras(args.lora)
+    refine = check_refine(args.refine_strength)
     request = plan.request(
         prompt=args.prompt,
         negative_prompt=args.negative or "",
@@ -277,6 +294,8 @@ def generate_png(args: argparse.Namespace) -> int:
         batch=batch,
         tile_plan=TilePlan(args.tile_size, args.overlap),
         loras=loras,
+        large_frame=args.large_frame or _default("large_frame"),
+        refine_strength=refine if refine is not None else _default("refine_strength"),
     )
     # 2. Run
     finished = run_engine(make_engine(args), request, args.quiet)
@@ -341,6 +360,8 @@ def generate_into_project(args: argparse.Namespace) -> int:
         ("strength", args.strength),
         ("batch", args.batch),
         ("scheduler", check_scheduler(args.scheduler) if args.scheduler else None),
+        ("large_frame", args.large_frame),
+        ("refine_strength", check_refine(args.refine_strength)),
     ):
         if value is not None:
             settings[key] = value

@@ -138,6 +138,8 @@ class GenerationController(QObject):
             strength=lineage.strength,
             scheduler=lineage.scheduler,
             model=lineage.model,
+            large_frame=lineage.large_frame,
+            refine_strength=lineage.refine_strength,
         )
         if frame is None:
             frame = doc.add_frame(PromptFrame(x=patch.x, y=patch.y, w=patch.w, h=patch.h, **settings))  # type: ignore[arg-type]
