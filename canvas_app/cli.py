@@ -67,12 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", help="output PNG (with --batch N: PATH-1.png ... PATH-N.png)")
     gen.add_argument("--project", help="a .canvas project: generate into it instead of a PNG")
     gen.add_argument("--frame", help="X,Y,W,H of the frame in the project")
+
+    up = sub.add_parser("upscale", help="upscale an image x2/x4 (Lanczos, then refined by the model)")
+    up.add_argument("input", help="the image to upscale (PNG, JPEG, ...)")
+    up.add_argument("--scale", type=int, default=2, help="2 or 4 (default 2)")
+    up.add_argument("--out", required=True, help="output PNG")
+    up.add_argument("--prompt", default="", help="what the image shows (guides the refinement)")
+    up.add_argument("--negative", help="negative prompt")
+    up.add_argument("--model", help="builtin (default), a diffusers folder, a .safetensors file or a hub id")
+    up.add_argument("--strength", type=float, help="how much the refinement redraws, 0..1 (default 0.3)")
+    up.add_argument("--steps", type=int)
+    up.add_argument("--seed", type=int, help="seed (default: random)")
+    up.add_argument(
+        "--tile-size", type=int, default=0, help="tile edge in px (default: the model's native size)"
+    )
+    up.add_argument("--overlap", type=int, default=32, help="tile overlap in px")
+    up.add_argument("--device", help="cuda, mps or cpu, optionally :fp16/:fp32")
+    up.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt checkpoints (unsafe)")
+    up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.set_defaults(infill="telea")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("generate", "-h", "--help"):
+    if not argv or argv[0] not in ("generate", "upscale", "-h", "--help"):
         # The GUI (also "canvas-app gui ..."): its own options are parsed by the app.
         from canvas_app.app import main as app_main  # lazily: the GUI pulls in Qt
 
@@ -80,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
+        if args.command == "upscale":
+            return upscale_png(args)
         if args.project:
             return generate_into_project(args)
         return generate_png(args)
@@ -390,4 +411,50 @@ def generate_into_project(args: argparse.Namespace) -> int:
     patch = accept_candidate(doc, frame.id, frame.rect, request, finished.candidates[0], finished.seeds[0])
     save_project(doc, path)
     print(f"{path}: {request.mode.value} frame {x},{y},{w},{h} -> patch {patch.id} (seed {patch.seed})")
+    return 0
+
+
+# -- upscale -------------------------------------------------------------------------------------------
+def upscale_png(args: argparse.Namespace) -> int:
+    """Upscale an image x2/x4: Lanczos, then img2img in tiles at low strength (core.upscale)."""
+    import random
+
+    import numpy as np
+
+    from canvas_app.core.export import save_png
+    from canvas_app.core.image_metadata import png_text
+    from canvas_app.core.limits import MAX_SEED
+    from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH, upscale_request
+    from canvas_app.engine.api import TilePlan
+
+    (path,) = output_paths(args.out, 1)
+    image = read_image(args.input, "input")
+    strength = args.strength if args.strength is not None else DEFAULT_UPSCALE_STRENGTH
+    if not 0.0 < strength <= 1.0:
+        raise UsageError(f"--strength must be in (0, 1], not {strength}")
+    model = args.model or "builtin"
+    check_model(model, args.allow_pickle)
+    try:
+        request = upscale_request(
+            image,
+            args.scale,
+            prompt=args.prompt,
+            negative_prompt=args.negative or "",
+            model=model,
+            strength=strength,
+            steps=args.steps if args.steps is not None else _default("steps"),
+            seed=random.randint(0, MAX_SEED) if args.seed is None else args.seed,
+            tile_plan=TilePlan(args.tile_size, args.overlap),
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    finished = run_engine(make_engine(args), request, args.quiet)
+    if finished is None:
+        return EXIT_FAILED
+    result = finished.candidates[0]
+    if image.shape[2] == 4:  # keep the input's transparency, upscaled
+        assert request.init_image is not None
+        result = np.dstack([result, request.init_image[..., 3]])
+    save_png(path, result, png_text(request, finished.seeds[0]))
+    print(path)
     return 0

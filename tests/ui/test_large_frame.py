@@ -80,3 +80,47 @@ def test_two_decimals_typed_key_by_key_stay_in_the_refine_box(qtbot, window):
         qtbot.keyClicks(QApplication.focusWidget(), "0.55")
         qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
         assert getattr(window.ws.doc.frame(window.ws.selected_frame_id), name) == pytest.approx(0.55)
+
+
+# -- Upscale x2 / x4 ---------------------------------------------------------------------------------
+def _painted_frame(window, w: int = 64, h: int = 64) -> str:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pixels = np.dstack([rng.integers(0, 256, (h, w, 3), dtype=np.uint8), np.full((h, w), 255, np.uint8)])
+    window.ws.doc.paste(0, 0, pixels)
+    drag(window, "frame", [(0, 0), (w, h)])
+    return window.ws.selected_frame_id
+
+
+def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window):
+    frame_id = _painted_frame(window)
+    engine = window.gen.worker.engine
+    assert window.upscale2_action.isEnabled()
+    window.upscale2_action.trigger()
+    frame = window.ws.doc.frame(frame_id)
+    assert frame.rect == (0, 0, 128, 128)
+    qtbot.waitUntil(
+        lambda: frame_id in window.gen.staging and window.gen.staging[frame_id].current is not None,
+        timeout=10000,
+    )
+    request = engine.requests[-1]
+    assert (request.mode.value, request.width, request.height) == ("img2img", 128, 128)
+    assert request.large_frame == "tiled" and request.strength == 0.3 and request.origin == (0, 0)
+    # Accepting writes the 128 px result (Enter on the canvas), one undo step with the frame growth after it.
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
+    (patch,) = window.ws.doc.patches
+    assert patch.rect == (0, 0, 128, 128)
+    window.undo_action.trigger()  # the patch
+    window.undo_action.trigger()  # the frame growth
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+
+
+def test_upscale_of_an_empty_frame_says_why_and_changes_nothing(qtbot, window):
+    drag(window, "frame", [(0, 0), (64, 64)])
+    frame_id = window.ws.selected_frame_id
+    window.upscale4_action.trigger()
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    assert not window.gen.jobs
+    assert "nothing to upscale" in window.statusBar().currentMessage()
