@@ -12,8 +12,9 @@ in two passes, the way artists' tools do it ("hires fix"):
 
 Both passes are ordinary runs of the engine's own loop (``run_pass`` is ``LocalDiffusersEngine.
 _generate``); this module only rewrites their requests and relays their events as one run: one
-``Started`` with the steps of both passes (so the time-left estimate is right), ``Progress`` with
-steps counted across both and pass-1 tile boxes in full-frame pixels, one ``Finished`` with the
+``Started`` with the work of both passes, ``Progress`` counted across both in tile-steps (one UNet
+call on one tile; so that step / total is the share of the work done and the time-left estimate
+holds) with pass-1 tile boxes in full-frame pixels, one ``Finished`` with the
 refined crops and the caller's request (core composites them at accept, as for any run).
 
 Very wide or tall frames: the composition keeps the native area but its short side never goes below
@@ -136,7 +137,8 @@ class _Relay:
 
     def __init__(self, emit: Callable[[EngineEvent], None], request_id: int, total: int) -> None:
         self.emit, self.request_id, self.total = emit, request_id, total
-        self.offset = 0
+        self.offset = 0  # work units done before this pass
+        self.unit = 1  # work units per step of this pass: its tile count
         self.box_scale = (1.0, 1.0)
         self.finished: Finished | None = None
 
@@ -149,7 +151,8 @@ class _Relay:
                 replace(
                     event,
                     request_id=self.request_id,
-                    step=self.offset + event.step,
+                    # one unit per tile, so the bar moves with every tile
+                    step=self.offset + (event.step - 1) * self.unit + event.tile + 1,
                     total=self.total,
                     tile_box=box,
                 )
@@ -187,11 +190,15 @@ def run(
     small = compose_request(request, size)
     first = _steps(model, small, 1.0 if small.mode is Mode.TXT2IMG else small.strength)
     second = _steps(model, request, request.refine_strength)
-    total = (first + second) * request.batch
     tile = max(1, (request.tile_plan.tile_size or model.native_size) // factor)
     overlap = max(0, request.tile_plan.overlap // factor)
-    tiles = plan_tiles(request.width // factor, request.height // factor, tile, overlap)
-    emit(Started(request_id, total, len(tiles)))
+    tiles1 = len(plan_tiles(size[0] // factor, size[1] // factor, tile, overlap))
+    tiles2 = len(plan_tiles(request.width // factor, request.height // factor, tile, overlap))
+    # Steps are counted in tile-steps (one UNet call on one tile): a step of pass 1 (one tile, or a
+    # few) costs far less than one of pass 2, and step / total must say how much work is done, for
+    # the progress bar and the time-left estimate.
+    total = (first * tiles1 + second * tiles2) * request.batch
+    emit(Started(request_id, total, tiles2))
 
     relay = _Relay(emit, request_id, total)
 
@@ -200,19 +207,21 @@ def run(
         try:
             run_pass(sub, relay, cancel, request_id)
         except RunCancelled as stop:
-            raise RunCancelled(relay.offset + stop.step) from None
+            raise RunCancelled(relay.offset + stop.step * relay.unit) from None
         assert relay.finished is not None
         return relay.finished
 
     # Pass 1: every candidate's composition (seeds seed, seed + 1, ...)
     relay.box_scale = (request.width / size[0], request.height / size[1])
+    relay.unit = tiles1
     composed = run_one(small)
     notices = list(composed.notices)
     # Pass 2: refine each at full size
     relay.box_scale = (1.0, 1.0)
+    relay.unit = tiles2
     candidates = []
     for b, (crop, seed) in enumerate(zip(composed.candidates, composed.seeds, strict=True)):
-        relay.offset = first * request.batch + b * second
+        relay.offset = (first * tiles1 * request.batch) + b * second * tiles2
         refined = run_one(refine_request(request, crop, seed))
         notices += [n for n in refined.notices if n not in notices]
         candidates.append(refined.candidates[0])

@@ -49,12 +49,13 @@ def test_txt2img_two_pass_counts_both_passes_and_previews_both(engine, sd4: str)
     events = [e for e in run(engine, request) if not isinstance(e, Loading)]
     started = events[0]
     assert isinstance(started, Started)
-    # Pass 1: 4 steps at 64x64 (one tile); pass 2: round(4 * 0.4) = 2 steps over the 128 px tiles.
-    assert started.total_steps == 6 and started.tiles == 9
-    steps = _steps(events)
-    assert steps == sorted(steps) and set(steps) == set(range(1, 7))
+    # Counted in tile-steps: pass 1 is 4 steps at 64x64 (one tile), pass 2 round(4 * 0.4) = 2 steps
+    # over the 9 tiles of 128x128: 4 + 18. Every progress event is one UNet call on one tile, so
+    # step / total is the share of the work done (what the time-left estimate needs).
+    assert started.total_steps == 22 and started.tiles == 9
     progress = [e for e in events if isinstance(e, Progress)]
-    assert all(e.total == 6 and e.request_id == 0 for e in progress)
+    assert [e.step for e in progress] == list(range(1, 23))
+    assert all(e.total == 22 and e.request_id == 0 for e in progress)
     first = [e for e in progress if e.step <= 4]
     second = [e for e in progress if e.step > 4]
     # Pass 1 previews the whole composition (64 px -> 16 latent cells), boxed over the full frame.
@@ -89,7 +90,8 @@ def test_one_pass_tiling_is_still_there_per_request(engine, sd4: str) -> None:
 
 def test_refine_strength_sets_the_second_pass_and_is_checked(engine, sd4: str) -> None:
     request = GenerationRequest(model=sd4, width=128, height=128, steps=10, seed=1, refine_strength=0.2)
-    assert next(e for e in run(engine, request) if isinstance(e, Started)).total_steps == 12
+    # 10 one-tile steps, then round(10 * 0.2) = 2 steps of 9 tiles.
+    assert next(e for e in run(engine, request) if isinstance(e, Started)).total_steps == 10 + 2 * 9
     bad = run(engine, request.with_changes(refine_strength=0.0))[-1]
     assert "strength" in getattr(bad, "message", "")
     with pytest.raises(ValueError, match="large_frame"):
@@ -99,7 +101,7 @@ def test_refine_strength_sets_the_second_pass_and_is_checked(engine, sd4: str) -
 def test_cancel_in_the_refining_pass_stops_within_a_step(engine, sd4: str) -> None:
     request = GenerationRequest(model=sd4, width=128, height=128, steps=4, seed=3, refine_strength=0.75)
     token = CancelToken()
-    k = 5  # the first step of pass 2 (pass 1 has 4)
+    k = 5  # the first tile of pass 2's first step (pass 1 is 4 one-tile steps)
     seen: list[Progress] = []
 
     def on_event(event):
