@@ -172,3 +172,40 @@ def test_builtin_two_pass_256(engine) -> None:
     assert isinstance(finished, Finished), getattr(finished, "message", finished)
     assert finished.candidates[0].shape == (256, 256, 3)
     assert finished.candidates[0].std() > 5
+
+
+@pytest.mark.parametrize("fixture", ["inpaint4", "sd4"])
+def test_two_pass_outpaint_and_inpaint_through_plan_and_accept(engine, request, fixture: str) -> None:
+    """The app's own path (plan_frame -> engine -> accept_candidate) on a frame larger than the
+    native area: outside the feathered regenerated area nothing moves, empty canvas stays empty."""
+    from canvas_app.core.composite import accept_candidate, feather_alpha
+    from canvas_app.core.document import Document
+    from canvas_app.core.frame_plan import plan_frame
+
+    model = request.getfixturevalue(fixture)
+    doc = Document()
+    rng = np.random.default_rng(5)
+    doc.paste(
+        0, 0, np.dstack([rng.integers(0, 256, (96, 64, 3), dtype=np.uint8), np.full((96, 64), 255, np.uint8)])
+    )
+    view = (-32, -32, 192, 160)
+    frame = doc.add_frame(x=0, y=0, w=128, h=96, prompt="a tree", steps=2, model=model)  # half empty
+    for step in ("outpaint", "inpaint"):
+        if step == "inpaint":
+            doc.fill_mask(16, 24, 24, 24)
+        before = doc.image.read(*view)
+        plan = plan_frame(doc, frame, seed=3)
+        assert plan.mode.value == step
+        req = plan.request(frame)
+        events = run(engine, req)
+        finished = events[-1]
+        assert isinstance(finished, Finished), getattr(finished, "message", finished)
+        assert any(e.tile_box[2] > 64 for e in events if isinstance(e, Progress))  # composed first
+        accept_candidate(doc, frame.id, frame.rect, req, finished.candidates[0], finished.seeds[0])
+        after = doc.image.read(*view)
+        alpha = np.zeros(after.shape[:2], np.uint8)
+        cx, cy = req.origin[0] - view[0], req.origin[1] - view[1]
+        alpha[cy : cy + req.height, cx : cx + req.width] = feather_alpha(req.mask, req.feather)
+        assert np.array_equal(after[alpha == 0], before[alpha == 0])
+        assert (after[:32, :, 3] == 0).all() and (after[:, :32, 3] == 0).all()  # context stays empty
+        assert (after[32:128, 32:160, 3] == 255).all()  # the frame is filled
