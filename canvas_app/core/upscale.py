@@ -18,7 +18,8 @@ from canvas_app.core.limits import MAX_FRAME_SIDE
 from canvas_app.core.request import GenerationRequest, Mode
 
 SCALES = (2, 4)
-# Low: add detail, keep the picture (at 0.5 the built-in model starts redrawing shapes).
+# Low: add detail, keep the picture. Not measured for upscaling yet; below the 0.4 that two-pass
+# refining uses, where the built-in model already keeps the composition (docs/benchmarks.md).
 DEFAULT_UPSCALE_STRENGTH = 0.3
 
 
