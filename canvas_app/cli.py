@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from canvas_app.cli_remote import add_remote_arguments, add_serve_parser, make_remote_engine, serve_main
+from canvas_app.cli_upscale import add_upscale_parser, upscale_png
 
 PROG = "canvas-app"
+LARGE_FRAME_CHOICES = ("two-pass", "tiled")  # core.request.LARGE_FRAME_MODES (not imported: startup cost)
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -107,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--quiet", action="store_true", help="print nothing but errors: no progress bar, notes or file names"
     )
+    gen.add_argument(
+        "--large-frame",
+        choices=LARGE_FRAME_CHOICES,
+        help="a frame larger than the model's native area: two-pass (default: compose at the native "
+        "area, then refine at full size: one picture) or tiled (one pass in tiles: repeats, for textures)",
+    )
+    gen.add_argument(
+        "--refine-strength", type=float, help="strength of the two-pass refining pass, 0..1 (default: 0.4)"
+    )
     gen.add_argument("--out", help="output PNG (with --batch N: PATH-1.png ... PATH-N.png)")
     gen.add_argument("--project", help="a .canvas project: generate into it instead of a PNG")
     gen.add_argument(
@@ -114,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_remote_arguments(gen)
     add_serve_parser(sub)
+
+    add_upscale_parser(sub)
     return parser
 
 
@@ -141,7 +154,7 @@ def _join_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("generate", "serve", "-h", "--help"):
+    if not argv or argv[0] not in ("generate", "serve", "upscale", "-h", "--help"):
         # The GUI (also "canvas-app gui ..."): its own options are parsed by the app.
         from canvas_app.app import main as app_main  # lazily: the GUI pulls in Qt
 
@@ -154,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             if args.quiet:
                 warnings.simplefilter("ignore")
+            if args.command == "upscale":
+                return upscale_png(args)
             if args.project:
                 return generate_into_project(args)
             return generate_png(args)
@@ -236,6 +251,12 @@ def check_scheduler(name: str) -> str:
         return canonical_name(name)
     except InputError as error:
         raise UsageError(str(error)) from None
+
+
+def check_refine(value: float | None) -> float | None:
+    if value is not None and not 0.0 < value <= 1.0:
+        raise UsageError(f"--refine-strength must be in (0, 1], not {value}")
+    return value
 
 
 def make_engine(args: argparse.Namespace) -> Any:
@@ -377,6 +398,7 @@ def generate_png(args: argparse.Namespace) -> int:
     if not getattr(args, "engine", None):  # a server checks its own models
         check_model(model, args.allow_pickle)
     loras = parse_loras(args.lora, args.allow_pickle)
+    refine = check_refine(args.refine_strength)
     request = plan.request(
         prompt=args.prompt,
         negative_prompt=args.negative or "",
@@ -388,6 +410,8 @@ def generate_png(args: argparse.Namespace) -> int:
         batch=batch,
         tile_plan=TilePlan(args.tile_size, args.overlap),
         loras=loras,
+        large_frame=args.large_frame or _default("large_frame"),
+        refine_strength=refine if refine is not None else _default("refine_strength"),
     )
     # 2. Run
     finished = run_engine(make_engine(args), request, args.quiet)
@@ -453,6 +477,8 @@ def generate_into_project(args: argparse.Namespace) -> int:
         ("strength", args.strength),
         ("batch", args.batch),
         ("scheduler", check_scheduler(args.scheduler) if args.scheduler else None),
+        ("large_frame", args.large_frame),
+        ("refine_strength", check_refine(args.refine_strength)),
     ):
         if value is not None:
             settings[key] = value
@@ -484,3 +510,6 @@ def generate_into_project(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{path}: {request.mode.value} frame {x},{y},{w},{h} -> patch {patch.id} (seed {patch.seed})")
     return 0
+
+
+# -- upscale -------------------------------------------------------------------------------------------

@@ -93,6 +93,8 @@ class FramePlan:
                 scheduler=settings.scheduler,
                 model=settings.model,
                 batch=settings.batch,
+                large_frame=settings.large_frame,
+                refine_strength=settings.refine_strength,
             )
         kwargs.update(overrides)
         cx, cy, cw, ch = self.crop

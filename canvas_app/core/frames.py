@@ -11,9 +11,12 @@ from canvas_app.core.limits import MAX_FRAME_SIDE, check_settings
 from canvas_app.core.request import (
     BUILTIN_MODEL,
     DEFAULT_GUIDANCE,
+    DEFAULT_LARGE_FRAME,
+    DEFAULT_REFINE_STRENGTH,
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
     DEFAULT_STRENGTH,
+    LARGE_FRAME_MODES,
 )
 
 SNAP = 8
@@ -49,11 +52,22 @@ class PromptFrame:
     scheduler: str = DEFAULT_SCHEDULER
     model: str = BUILTIN_MODEL
     batch: int = 1
+    # Larger than the model's native area: "two-pass" (compose, then refine at refine_strength) or
+    # "tiled" (one pass in blended tiles; see core.request).
+    large_frame: str = DEFAULT_LARGE_FRAME
+    refine_strength: float = DEFAULT_REFINE_STRENGTH
     id: str = field(default_factory=new_id)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "guidance", float(self.guidance))
         object.__setattr__(self, "strength", float(self.strength))
+        object.__setattr__(self, "refine_strength", float(self.refine_strength))
+        if self.large_frame not in LARGE_FRAME_MODES:
+            raise ValueError(
+                f"large_frame must be one of {', '.join(LARGE_FRAME_MODES)}, not {self.large_frame!r}"
+            )
+        if not (0.0 < self.refine_strength <= 1.0):
+            raise ValueError(f"refine strength must be in (0, 1], not {self.refine_strength}")
         object.__setattr__(self, "x", snap(self.x))
         object.__setattr__(self, "y", snap(self.y))
         object.__setattr__(self, "w", max(SNAP, snap(self.w)))

@@ -167,12 +167,14 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 _FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "guidance": (MIN_GUIDANCE, MAX_GUIDANCE),
     "strength": (0.0, MAX_STRENGTH),  # 0 is refused by PromptFrame itself
+    "refine_strength": (0.0, MAX_STRENGTH),
 }
 _TEXT_LIMITS: dict[str, int] = {
     "prompt": MAX_PROMPT_CHARS,
     "negative_prompt": MAX_PROMPT_CHARS,
     "scheduler": MAX_NAME_CHARS,
     "model": MAX_NAME_CHARS,
+    "large_frame": MAX_NAME_CHARS,
     "id": MAX_ID_CHARS,
     "frame_id": MAX_ID_CHARS,
     "request_json": MAX_REQUEST_JSON_CHARS,

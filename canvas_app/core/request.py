@@ -23,6 +23,13 @@ DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_STRENGTH = 0.75
 DEFAULT_SCHEDULER = "Euler a"
+# A frame larger than the model's native area: "two-pass" composes it at about the native area, then
+# refines it at full size (one picture); "tiled" denoises it in blended tiles at full size in one pass
+# (each tile draws its own picture: wanted for textures and repeating panoramas).
+LARGE_FRAME_MODES = ("two-pass", "tiled")
+DEFAULT_LARGE_FRAME = "two-pass"
+# Strength of the refining pass of "two-pass"; chosen by measurement (docs/benchmarks.md, coherence).
+DEFAULT_REFINE_STRENGTH = 0.4
 
 
 class Mode(str, Enum):
@@ -69,9 +76,16 @@ class GenerationRequest:
     feather: int = 8
     color_match: bool = True
     loras: tuple[tuple[str, float], ...] = ()
+    large_frame: str = DEFAULT_LARGE_FRAME
+    refine_strength: float = DEFAULT_REFINE_STRENGTH
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
+        if self.large_frame not in LARGE_FRAME_MODES:
+            raise ValueError(
+                f"large_frame must be one of {', '.join(LARGE_FRAME_MODES)}, not {self.large_frame!r}"
+            )
+        object.__setattr__(self, "refine_strength", float(self.refine_strength))
         if isinstance(self.tile_plan, dict):
             object.__setattr__(self, "tile_plan", TilePlan(**self.tile_plan))
         object.__setattr__(self, "origin", tuple(self.origin))

@@ -53,7 +53,9 @@ class Started:
 class Progress:
     """One denoising step. ``preview`` is an RGB uint8 image of the predicted clean image for the
     tile ``tile`` (index into the tile plan), at latent resolution; ``tile_box`` is (x, y, w, h) of
-    that tile in output pixels. ``preview`` may be None when previews are throttled."""
+    that tile in output pixels. ``preview`` may be None when previews are throttled. A two-pass run
+    (compose, then refine: ``engine.two_pass``) counts ``step``/``total`` in tile-steps (one UNet
+    call on one tile), since its steps differ in cost; step / total is the share of work done."""
 
     request_id: int
     step: int

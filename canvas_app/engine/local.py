@@ -50,6 +50,7 @@ def validate(request: GenerationRequest) -> None:
         or limits.batch_problem(request.batch)
         or limits.guidance_problem(request.guidance)
         or (limits.strength_problem(request.strength) if request.mode is not Mode.TXT2IMG else None)
+        or limits.strength_problem(request.refine_strength)
     )
     if problem:
         raise InputError(problem)
@@ -186,6 +187,11 @@ class LocalDiffusersEngine:
         factor = model.vae_factor
         if request.width % factor or request.height % factor:
             raise InputError(f"this model needs sizes that are multiples of {factor}")
+        from canvas_app.engine import two_pass
+
+        if two_pass.applies(request, model.native_size, factor):  # compose, then refine
+            two_pass.run(self._generate, request, emit, cancel, request_id, model)
+            return
         if "rgb_map" not in model.extras:
             location = model.source.location if model.source.kind == "folder" else None
             model.extras["rgb_map"] = map_for_model(model.vae, None if location is None else _path(location))

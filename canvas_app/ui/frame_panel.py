@@ -46,7 +46,14 @@ FRAME_SETTINGS = (
     "scheduler",
     "model",
     "batch",
+    "large_frame",
+    "refine_strength",
 )
+# How a frame larger than the model's native area runs (core.request.LARGE_FRAME_MODES).
+LARGE_FRAME_TEXT = {
+    "two-pass": "Compose, then refine",
+    "tiled": "Tiles (one pass, repeats)",
+}
 EMPTY_PROMPT_NOTE = "Empty prompt: Generate paints a random scene."
 NO_FRAME_HINT = (
     "No frame selected: these settings go to the next frame. Draw one with the Frame tool (F), "
@@ -103,6 +110,22 @@ class FramePanel(QWidget):
             decimals=2,
             objectName="strength",
         )
+        self.large_frame = QComboBox(
+            objectName="large_frame",
+            toolTip="A frame larger than the model's native size: compose it at the native size, then "
+            "refine it at full size (one picture), or draw it in tiles in one pass (each tile its own "
+            "picture: for textures and repeating panoramas)",
+        )
+        for key, text in LARGE_FRAME_TEXT.items():
+            self.large_frame.addItem(text, key)
+        self.refine_strength = QDoubleSpinBox(
+            minimum=STRENGTH_STEP,
+            maximum=limits.MAX_STRENGTH,
+            singleStep=0.05,
+            decimals=2,
+            objectName="refine_strength",
+            toolTip="How much the refining pass of a large frame redraws the composition",
+        )
         # A double spin box with no decimals: seeds go up to 2**32 - 1, past QSpinBox's int range.
         # -1 reads "random": no run yet, so no seed to show.
         self.seed = QDoubleSpinBox(minimum=-1, maximum=MAX_SEED, decimals=0, objectName="seed")
@@ -140,6 +163,8 @@ class FramePanel(QWidget):
         form.addRow("Strength", self.strength)
         form.addRow("Seed", seed_row)
         form.addRow("Batch", self.batch)
+        form.addRow("Large frame", self.large_frame)
+        form.addRow("Refine", self.refine_strength)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
@@ -163,6 +188,8 @@ class FramePanel(QWidget):
         self.guidance.valueChanged.connect(lambda v: self._commit(guidance=float(v)))
         self.strength.valueChanged.connect(lambda v: self._commit(strength=round(float(v), 4)))
         self.batch.valueChanged.connect(lambda v: self._commit(batch=int(v)))
+        self.large_frame.activated.connect(lambda _i: self._large_frame_edited())
+        self.refine_strength.valueChanged.connect(lambda v: self._commit(refine_strength=round(float(v), 4)))
         self.seed.valueChanged.connect(self._seed_edited)
         self.seed_lock.toggled.connect(self._seed_edited)
         self.dice.clicked.connect(self.roll_seed)
@@ -238,8 +265,11 @@ class FramePanel(QWidget):
             self.scheduler.setCurrentText(frame.scheduler)
             self.steps.setValue(frame.steps)
             self.guidance.setValue(frame.guidance)
-            self.strength.setValue(frame.strength)
+            _set_value(self.strength, frame.strength)
             self.batch.setValue(frame.batch)
+            self.large_frame.setCurrentIndex(self.large_frame.findData(frame.large_frame))
+            _set_value(self.refine_strength, frame.refine_strength)
+            self.refine_strength.setEnabled(frame.large_frame == "two-pass")
             self.seed_lock.setChecked(frame.seed >= 0)
             self.seed.setValue(self.shown_seed())
         finally:
@@ -278,6 +308,11 @@ class FramePanel(QWidget):
         mode = self.gen.mode_for(frame.id)
         self.mode_label.setText(f"Mode: {MODE_TEXT[mode]}")
         self.strength.setEnabled(mode != Mode.TXT2IMG)
+
+    def _large_frame_edited(self) -> None:
+        value = self.large_frame.currentData()
+        self.refine_strength.setEnabled(value == "two-pass")
+        self._commit(large_frame=value)
 
     def _frame_changed(self, frame_id: str) -> None:
         if frame_id == self.ws.selected_frame_id and not self._commit_timer.isActive():
@@ -361,3 +396,10 @@ class FramePanel(QWidget):
             self._loading = True
             self.seed.setValue(self.shown_seed())
             self._loading = False
+
+
+def _set_value(box: QDoubleSpinBox, value: float) -> None:
+    """Show ``value`` unless the box already holds it: setting it again rewrites the text (0.5 ->
+    "0.50") under the typing cursor, so "0.55" typed key by key would end as 0.5."""
+    if abs(box.value() - value) > 1e-9:
+        box.setValue(value)

@@ -9,7 +9,7 @@ over the document as it is then (one undoable patch), or discards them.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, Signal
@@ -19,6 +19,7 @@ from canvas_app.core.frame_plan import decide_mode, plan_frame
 from canvas_app.core.frames import Patch, PromptFrame
 from canvas_app.core.limits import MAX_SEED
 from canvas_app.core.request import GenerationRequest, Mode
+from canvas_app.core.upscale import upscale_request
 from canvas_app.engine.api import Cancelled, Failed, Finished, Loading, Progress, Started
 from canvas_app.ui.job_state import Job, JobEvent, JobState
 from canvas_app.ui.qimage import array_to_qimage
@@ -104,6 +105,22 @@ class GenerationController(QObject):
         mode = overrides.pop("mode", None)
         plan = plan_frame(doc, frame, self.context_padding, seed=seed, mode=mode)  # type: ignore[arg-type]
         request = plan.request(frame, **overrides)
+        return self._submit(frame, request)
+
+    def upscale(self, frame_id: str, scale: int) -> int:
+        """Upscale x2/x4 what lies under the frame: the frame grows ``scale`` times from its top-left
+        corner (one undo step) and the Lanczos-upscaled pixels, refined at low strength in tiles,
+        are staged on it like any candidate. Raises ValueError (empty frame, too large)."""
+        doc = self.ws.doc
+        frame = doc.frame(frame_id)
+        pixels = doc.image.read(*frame.rect)
+        request = upscale_request(pixels, scale, frame, seed=random.randint(0, MAX_SEED))
+        self.discard(frame_id)  # candidates of the small frame no longer fit it
+        frame = doc.update_frame(frame_id, f"Upscale x{scale}", w=frame.w * scale, h=frame.h * scale)
+        return self._submit(frame, replace(request, origin=(frame.x, frame.y)))
+
+    def _submit(self, frame: PromptFrame, request: GenerationRequest) -> int:
+        frame_id = frame.id
         self.last_seed[frame_id] = request.seed
         was_busy = self.busy
         rid = self.worker.submit(request)
@@ -138,6 +155,8 @@ class GenerationController(QObject):
             strength=lineage.strength,
             scheduler=lineage.scheduler,
             model=lineage.model,
+            large_frame=lineage.large_frame,
+            refine_strength=lineage.refine_strength,
         )
         if frame is None:
             frame = doc.add_frame(PromptFrame(x=patch.x, y=patch.y, w=patch.w, h=patch.h, **settings))  # type: ignore[arg-type]

@@ -300,6 +300,21 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Empty prompt: generating a random scene.", 6000)
         return rid
 
+    def upscale(self, scale: int) -> int | None:
+        """Generate > Upscale x2/x4: the selected frame's pixels, upscaled and refined, staged on the
+        frame grown to match."""
+        self.frame_panel.commit_text()
+        frame_id = self.ws.selected_frame_id
+        if not frame_id or frame_id not in self.ws.doc.frames:
+            self.show_error("Cannot upscale: select a frame first")
+            return None
+        self.ws.view.setFocus(Qt.FocusReason.OtherFocusReason)
+        try:
+            return self.gen.upscale(frame_id, scale)
+        except (ValueError, RuntimeError) as exc:
+            self.show_error(f"Cannot upscale: {exc}")
+            return None
+
     def generate_more(self) -> None:
         if self.ws.selected_frame_id:
             self.gen.generate_more(self.ws.selected_frame_id)

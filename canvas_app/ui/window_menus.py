@@ -126,6 +126,13 @@ def build_actions(window: MainWindow) -> None:
     gen.addAction(make_action(window, "Previous Candidate", lambda: window._step(-1), "Left"))
     gen.addAction(make_action(window, "Next Candidate", lambda: window._step(1), "Right"))
     gen.addAction(make_action(window, "Generate &More", window.generate_more, "Ctrl+Shift+Return"))
+    gen.addSeparator()
+    window.upscale2_action = make_action(window, "&Upscale Frame x2", lambda: window.upscale(2), "Ctrl+U")
+    window.upscale4_action = make_action(
+        window, "Upscale Frame x&4", lambda: window.upscale(4), "Ctrl+Shift+U"
+    )
+    gen.addAction(window.upscale2_action)
+    gen.addAction(window.upscale4_action)
 
     help_menu = menu.addMenu("&Help")
     window.about_action = make_action(window, "&About canvas_app", lambda: show_about(window))

@@ -37,7 +37,14 @@ def test_batch_candidates_use_consecutive_seeds(engine, sd8: str) -> None:
 def test_previews_every_step_and_tile(engine, sd4: str) -> None:
     # 160 x 96 at native 64 px, overlap 16 px: a 3 x 2 grid of tiles.
     request = GenerationRequest(
-        prompt="a sky", model=sd4, width=160, height=96, steps=3, seed=1, tile_plan=TilePlan(overlap=16)
+        prompt="a sky",
+        model=sd4,
+        width=160,
+        height=96,
+        steps=3,
+        seed=1,
+        tile_plan=TilePlan(overlap=16),
+        large_frame="tiled",
     )
     events = run(engine, request)
     started = next(e for e in events if isinstance(e, Started))
@@ -83,7 +90,7 @@ def test_cancel_at_step_k_stops_by_k_plus_1_and_engine_stays_ready(engine, sd8: 
 
 
 def test_tiled_run_matches_single_tile_when_one_tile_covers_all(engine, sd8: str) -> None:
-    request = GenerationRequest(model=sd8, width=128, height=64, steps=2, seed=9)
+    request = GenerationRequest(model=sd8, width=128, height=64, steps=2, seed=9, large_frame="tiled")
     single = run(engine, request.with_changes(tile_plan=TilePlan(tile_size=128)))
     assert single[0].tiles == 1
     again = run(engine, request.with_changes(tile_plan=TilePlan(tile_size=128)))
@@ -94,7 +101,8 @@ def test_tiled_run_matches_single_tile_when_one_tile_covers_all(engine, sd8: str
 
 
 def test_wide_panorama_runs_in_tiles(engine, sd4: str) -> None:
-    # 4x the native width.
-    events = run(engine, GenerationRequest(model=sd4, width=256, height=64, steps=2, seed=2))
+    # 4x the native width, one pass (the artist's choice for a panorama).
+    request = GenerationRequest(model=sd4, width=256, height=64, steps=2, seed=2, large_frame="tiled")
+    events = run(engine, request)
     assert next(e for e in events if isinstance(e, Started)).tiles >= 4
     assert events[-1].candidates[0].shape == (64, 256, 3)

@@ -1,0 +1,126 @@
+"""The per-frame choice for frames larger than the model's native size (issue 15): compose, then
+refine (default) or one pass in tiles, and the refine strength, set from the frame panel."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import drag, make_window
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from canvas_app.core.request import DEFAULT_REFINE_STRENGTH, LARGE_FRAME_MODES
+from canvas_app.ui.frame_panel import LARGE_FRAME_TEXT
+from canvas_app.ui.job_state import JobState
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
+    w.activateWindow()
+    qtbot.waitActive(w)
+    yield w
+    w.io.dialogs.save_answers = ["discard"] * 5
+    w.close()
+
+
+def _generate(qtbot, window):
+    window.frame_panel.prompt.setFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    (job,) = [j for j in window.gen.jobs.values() if j.state in (JobState.QUEUED, JobState.RUNNING)]
+    qtbot.waitUntil(lambda: job.state not in (JobState.QUEUED, JobState.RUNNING), timeout=10000)
+    return job.request
+
+
+def test_panel_offers_every_large_frame_mode() -> None:
+    assert tuple(LARGE_FRAME_TEXT) == LARGE_FRAME_MODES
+
+
+def test_new_frame_composes_then_refines_by_default(qtbot, window):
+    drag(window, "frame", [(0, 0), (256, 256)])
+    panel = window.frame_panel
+    assert panel.large_frame.currentData() == "two-pass" and panel.refine_strength.isEnabled()
+    assert panel.refine_strength.value() == pytest.approx(DEFAULT_REFINE_STRENGTH)
+    request = _generate(qtbot, window)
+    assert request.large_frame == "two-pass" and request.refine_strength == pytest.approx(
+        DEFAULT_REFINE_STRENGTH
+    )
+
+
+def test_picking_tiles_and_refine_strength_by_keys_reaches_the_request(qtbot, window):
+    drag(window, "frame", [(0, 0), (256, 256)])
+    panel = window.frame_panel
+    frame_id = window.ws.selected_frame_id
+    # Refine strength typed into its box.
+    panel.refine_strength.setFocus()
+    panel.refine_strength.selectAll()
+    qtbot.keyClicks(QApplication.focusWidget(), "0.55")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert window.ws.doc.frame(frame_id).refine_strength == pytest.approx(0.55)
+    assert _generate(qtbot, window).refine_strength == pytest.approx(0.55)
+    # One pass in tiles, chosen with the keyboard in the combo box.
+    panel.large_frame.setFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Down)
+    assert window.ws.doc.frame(frame_id).large_frame == "tiled"
+    assert not panel.refine_strength.isEnabled()  # nothing to refine in one pass
+    assert _generate(qtbot, window).large_frame == "tiled"
+    # Undo brings two-pass back, and the panel shows it.
+    window.undo_action.trigger()
+    assert window.ws.doc.frame(frame_id).large_frame == "two-pass"
+    assert panel.large_frame.currentData() == "two-pass" and panel.refine_strength.isEnabled()
+
+
+def test_two_decimals_typed_key_by_key_stay_in_the_refine_box(qtbot, window):
+    # Before: each key committed, the panel re-set the box to 0.5, which rewrote its text to "0.50"
+    # under the cursor, and the last "5" was refused: 0.55 ended as 0.5.
+    drag(window, "frame", [(0, 0), (256, 256)])
+    for name in ("refine_strength",):  # (the strength box shares the fix; it is off for txt2img)
+        box = getattr(window.frame_panel, name)
+        box.setFocus()
+        box.selectAll()
+        qtbot.keyClicks(QApplication.focusWidget(), "0.55")
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        assert getattr(window.ws.doc.frame(window.ws.selected_frame_id), name) == pytest.approx(0.55)
+
+
+# -- Upscale x2 / x4 ---------------------------------------------------------------------------------
+def _painted_frame(window, w: int = 64, h: int = 64) -> str:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pixels = np.dstack([rng.integers(0, 256, (h, w, 3), dtype=np.uint8), np.full((h, w), 255, np.uint8)])
+    window.ws.doc.paste(0, 0, pixels)
+    drag(window, "frame", [(0, 0), (w, h)])
+    return window.ws.selected_frame_id
+
+
+def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window):
+    frame_id = _painted_frame(window)
+    engine = window.gen.worker.engine
+    assert window.upscale2_action.isEnabled()
+    window.upscale2_action.trigger()
+    frame = window.ws.doc.frame(frame_id)
+    assert frame.rect == (0, 0, 128, 128)
+    qtbot.waitUntil(
+        lambda: frame_id in window.gen.staging and window.gen.staging[frame_id].current is not None,
+        timeout=10000,
+    )
+    request = engine.requests[-1]
+    assert (request.mode.value, request.width, request.height) == ("img2img", 128, 128)
+    assert request.large_frame == "tiled" and request.strength == 0.3 and request.origin == (0, 0)
+    # Accepting writes the 128 px result (Enter on the canvas), one undo step with the frame growth after it.
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
+    (patch,) = window.ws.doc.patches
+    assert patch.rect == (0, 0, 128, 128)
+    window.undo_action.trigger()  # the patch
+    window.undo_action.trigger()  # the frame growth
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+
+
+def test_upscale_of_an_empty_frame_says_why_and_changes_nothing(qtbot, window):
+    drag(window, "frame", [(0, 0), (64, 64)])
+    frame_id = window.ws.selected_frame_id
+    window.upscale4_action.trigger()
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    assert not window.gen.jobs
+    assert "nothing to upscale" in window.statusBar().currentMessage()
