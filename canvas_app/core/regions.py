@@ -166,8 +166,8 @@ def region_weights(
                 picked = painted[np.clip(rows, 0, mh - 1)][:, np.clip(cols, 0, mw - 1)]
                 weight[y0:y1, x0:x1] = picked.astype(np.float32) / 255.0
             if feather > 0:
-                # A box blur twice over ~feather px: a smooth ramp centred on the box edge.
-                k = max(1, feather // 2) * 2 + 1
+                # A box blur twice (kernel ~feather/2): a smooth ramp ~feather px wide centred on the edge.
+                k = max(1, feather // 4) * 2 + 1
                 for _ in range(2):
                     weight = np.asarray(cv2.blur(weight, (k, k), borderType=cv2.BORDER_REPLICATE), np.float32)
         out.append(weight)

@@ -75,6 +75,14 @@ class RegionPrompts:
         return total
 
 
+def region_text(region_prompt: str, frame_prompt: str) -> str:
+    """What a region's prompt reads: its own words, then the frame's (the setting and style shared by
+    all, as Krita AI Diffusion does). Without them the model paints each region's own setting: the
+    built-in model drew an orange sky around "a red house" under a frame's "blue sky"."""
+    parts = [p.strip(" ,") for p in (region_prompt, frame_prompt) if p.strip(" ,")]
+    return ", ".join(parts)
+
+
 def prepare(
     model: Any,
     prompt: str,
@@ -103,7 +111,10 @@ def prepare(
         return texts[key]
 
     prompts: list[tuple[int | None, int]] = []
-    for text, neg_text in [(prompt, negative)] + [(r.prompt, r.negative_prompt or negative) for r in regions]:
+    texts_in_order = [(prompt, negative)] + [
+        (region_text(r.prompt, prompt), r.negative_prompt or negative) for r in regions
+    ]
+    for text, neg_text in texts_in_order:
         cond = encode(model, text, neg_text, guidance)
         neg_row = row(cond, "-" + neg_text, 0) if guided else None
         pos_row = row(cond, "+" + text, 1 if guided else 0)
