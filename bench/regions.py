@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     results = {}
-    for name in args.sets.split(","):
+    for name in args.sets.split(",") if args.n > 0 else []:
         spec = SETS[name]
         singles, regionals = [], []
         t0 = time.time()
@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate_only:
         return 0
     clf = AttributeClassifier()
-    report["classifier_accuracy_on_renders"] = clf.load(args.classifier)
+    if results:
+        report["classifier_accuracy_on_renders"] = clf.load(args.classifier)
     for name, (spec, singles, regionals, minutes) in results.items():
         report[name] = {
             "regions": judge(clf, regionals, spec),
