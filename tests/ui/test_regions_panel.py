@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from helpers import drag, make_window
 from PySide6.QtCore import Qt
 
-from canvas_app.core.request import GenerationRequest
+from canvas_app.core.request import GenerationRequest, Mode
 
 
 @pytest.fixture
@@ -63,13 +64,9 @@ def test_add_edit_reorder_hide_delete_and_undo(qtbot, window) -> None:
     # Hide the sun: unchecked in the list, left out of the request.
     panel.list.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert _names(window) == [("a yellow sun", False), ("a red house", True)]
-    request = (
-        window.gen.request_for(window.ws.selected_frame_id) if hasattr(window.gen, "request_for") else None
-    )
-    if request is None:
-        from canvas_app.core.frame_plan import request_for_frame
+    from canvas_app.core.frame_plan import request_for_frame
 
-        request = request_for_frame(window.ws.doc, window.ws.doc.frame(window.ws.selected_frame_id))
+    request = request_for_frame(window.ws.doc, window.ws.doc.frame(window.ws.selected_frame_id))
     assert isinstance(request, GenerationRequest)
     assert [r.prompt for r in request.regions] == ["a red house"]
 
@@ -83,11 +80,34 @@ def test_add_edit_reorder_hide_delete_and_undo(qtbot, window) -> None:
     assert window.ws.selected_frame_id in window.ws.doc.frames
 
     # Undo through the window's action brings the region back, and the list shows it.
-    undo = window.findChild(type(panel.add_action), "undo") or next(
-        a for a in window.findChildren(type(panel.add_action)) if a.text().replace("&", "").startswith("Undo")
-    )
+    undo = window.undo_action
     assert undo.isEnabled()
     undo.trigger()
     qtbot.waitUntil(lambda: _shown(panel) == ["a yellow sun", "a red house"])
     undo.trigger()  # the hide
     assert _names(window) == [("a yellow sun", True), ("a red house", True)]
+
+
+def test_reroll_keeps_the_regions_of_the_patch(qtbot, window) -> None:
+    from canvas_app.core.regions import Region
+
+    doc = window.ws.doc
+    doc.paste(0, 0, np.full((64, 128, 4), 200, np.uint8))  # half the frame is empty: outpaint, with context
+    drag(window, "frame", [(0, 0), (256, 128)])
+    fid = window.ws.selected_frame_id
+    house = doc.add_region(fid, Region(0, 0, 88, 128, prompt="a red house"))
+    rid = window.gen.generate(fid)
+    qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=10000)
+    first = window.gen.jobs[rid].request
+    assert first.mode is Mode.OUTPAINT and first.origin == (-32, -32)
+    assert [(r.rect, r.prompt) for r in first.regions] == [((32, 32, 88, 128), "a red house")]
+    patch = window.gen.accept(fid)
+    assert patch is not None
+    # The artist then changes the region; a re-roll of the patch brings back what made it.
+    doc.update_region(fid, house.id, prompt="a blue tree")
+    window.patch_list.select_patch(patch.id)
+    window.patch_list.reroll.click()
+    (again,) = [r for r in window.gen.jobs if r != rid]
+    assert window.gen.jobs[again].request.regions == first.regions
+    assert [r.prompt for r in doc.frame(fid).regions] == ["a red house"]
+    qtbot.waitUntil(lambda: not window.gen.jobs[again].state.active, timeout=10000)
