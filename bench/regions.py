@@ -108,20 +108,25 @@ def cost(engine, model: str, steps: int, repeats: int) -> dict[str, float]:
     return out
 
 
-def grid(rows: list[tuple[np.ndarray, np.ndarray]], path: Path) -> None:
-    """Each row one seed: the single prompt on the left, the regions on the right (thirds marked)."""
+def grid(rows: list[tuple[np.ndarray | None, np.ndarray]], path: Path) -> None:
+    """Each row one seed: the single prompt on the left (when made), the regions on the right (region
+    edges marked)."""
     from PIL import Image, ImageDraw
 
     gap = 8
-    img = Image.new("RGB", (2 * W + 3 * gap, len(rows) * (H + gap) + gap), (40, 40, 40))
+    cols = 2 if all(single is not None for single, _ in rows) else 1
+    img = Image.new("RGB", (cols * (W + gap) + gap, len(rows) * (H + gap) + gap), (40, 40, 40))
     draw = ImageDraw.Draw(img)
     for i, (single, regional) in enumerate(rows):
         y = gap + i * (H + gap)
-        img.paste(Image.fromarray(single), (gap, y))
-        img.paste(Image.fromarray(regional), (2 * gap + W, y))
-        for x in (THIRD, W - THIRD):
-            draw.line([(2 * gap + W + x, y), (2 * gap + W + x, y + 5)], fill=(255, 255, 255))
-            draw.line([(2 * gap + W + x, y + H - 6), (2 * gap + W + x, y + H - 1)], fill=(255, 255, 255))
+        left = gap
+        if cols == 2:
+            img.paste(Image.fromarray(single), (gap, y))
+            left = 2 * gap + W
+        img.paste(Image.fromarray(regional), (left, y))
+        for x in (THIRD, W - THIRD):  # tick marks at the region edges
+            draw.line([(left + x, y), (left + x, y + 5)], fill=(255, 255, 255))
+            draw.line([(left + x, y + H - 6), (left + x, y + H - 1)], fill=(255, 255, 255))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
@@ -198,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(name, json.dumps(report[name]), flush=True)
         if name == "house_sun":
-            grid(list(zip(singles[:8], regionals[:8], strict=False)), args.grid)
+            padded = (
+                singles + [None] * (len(regionals) - len(singles)) if singles else [None] * len(regionals)
+            )
+            grid(list(zip(padded[:8], regionals[:8], strict=True)), args.grid)
     if args.cost_repeats > 0:
         report["cost"] = cost(engine, args.model, args.cost_steps, args.cost_repeats)
         print("cost", json.dumps(report["cost"]), flush=True)
