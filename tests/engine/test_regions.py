@@ -143,3 +143,18 @@ def test_previews_show_the_regional_prediction(engine, sd4: str) -> None:
     events = run(engine, _request(sd4, regions=(LEFT, RIGHT)))
     previews = [e.preview for e in events if isinstance(e, Progress) and e.preview is not None]
     assert previews and previews[-1].shape[2] == 3
+
+
+def test_builtin_model_paints_the_regions_where_they_are(engine) -> None:
+    from canvas_app.engine.models import builtin_model_dir
+
+    if not (builtin_model_dir() / "model_index.json").is_file():
+        pytest.skip("the built-in model is not installed")
+    # 256x128: two tiles of the 128 px model; a region over the left half, one step to keep it quick.
+    kw = dict(prompt="blue sky, green hills", width=256, height=128, steps=2, seed=1, model="builtin")
+    plain = _image(run(engine, GenerationRequest(**kw)))
+    regional = _image(
+        run(engine, GenerationRequest(regions=(Region(0, 0, 96, 128, prompt="a red house"),), **kw))
+    )
+    diff = np.abs(regional - plain).mean(axis=2)
+    assert diff[:, :80].mean() > 2 * diff[:, 176:].mean()
