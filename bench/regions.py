@@ -108,6 +108,46 @@ def cost(engine, model: str, steps: int, repeats: int) -> dict[str, float]:
     return out
 
 
+def unet_cost(model_dir: str, repeats: int) -> dict[str, float]:
+    """Seconds per UNet call of the built-in model on one 128 px tile for batches of 2 (negative +
+    prompt) to 5 rows (+ 1..3 regions), interleaved; and the rows each tile of the bench's frame
+    sends (a region only joins the tiles it reaches)."""
+    import torch
+
+    from canvas_app.engine.local import LocalDiffusersEngine
+    from canvas_app.engine.regions import prepare
+    from canvas_app.engine.tiling import plan_tiles
+
+    model = LocalDiffusersEngine(device="cpu").load(model_dir)
+    unet, factor = model.unet, model.vae_factor
+    side = model.native_size // factor
+    x = torch.randn(1, unet.config.in_channels, side, side)
+    text = torch.randn(1, 77, unet.config.cross_attention_dim)
+    t = torch.tensor(500)
+    times: dict[int, list[float]] = {n: [] for n in range(2, 6)}
+    with torch.inference_mode():
+        unet(x.expand(2, -1, -1, -1), t, encoder_hidden_states=text.expand(2, -1, -1))  # warm-up
+        for _ in range(repeats):
+            for n in times:
+                t0 = time.perf_counter()
+                unet(x.expand(n, -1, -1, -1), t, encoder_hidden_states=text.expand(n, -1, -1))
+                times[n].append(time.perf_counter() - t0)
+        spec = SETS["house_sun"]
+        prompts = prepare(model, spec["background"], "", regions_for(spec), 7.5, W, H)
+    out = {f"unet_seconds_batch{n}": round(statistics.median(v), 4) for n, v in times.items()}
+    base = statistics.median(times[2])
+    for n in range(3, 6):
+        out[f"unet_ratio_{n - 2}_regions"] = round(statistics.median(times[n]) / base, 3)
+    tiles = plan_tiles(W // factor, H // factor, side, 32 // factor)
+    rows = []
+    for tile in tiles:
+        local = prompts.weights[:, :, tile.y : tile.y + tile.h, tile.x : tile.x + tile.w]
+        rows.append(2 + sum(1 for i in range(1, local.shape[0]) if float(local[i].max()) > 0))
+    out["rows_per_tile_two_regions"] = rows
+    out["row_ratio_two_regions"] = round(sum(rows) / (2 * len(tiles)), 3)
+    return out
+
+
 def grid(rows: list[tuple[np.ndarray | None, np.ndarray]], path: Path) -> None:
     """Each row one seed: the single prompt on the left (when made), the regions on the right (region
     edges marked)."""
@@ -142,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default="house_sun,shapes")
     parser.add_argument("--classifier", type=Path, default=Path("checkpoints/classifier.pt"))
     parser.add_argument("--cost-steps", type=int, default=10)
-    parser.add_argument("--cost-repeats", type=int, default=3)
+    parser.add_argument("--cost-repeats", type=int, default=3, help="whole runs per k (0: none)")
+    parser.add_argument("--unet-repeats", type=int, default=10, help="UNet calls per batch size (0: none)")
     parser.add_argument("--baseline-n", type=int, default=None, help="seeds of the single prompt (default n)")
     parser.add_argument(
         "--images", type=Path, default=Path("bench-out/regions"), help="generated images (reused)"
@@ -150,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate-only", action="store_true", help="make the images, judge nothing")
     parser.add_argument("--out", type=Path, default=Path("docs/regions-bench.json"))
     parser.add_argument("--grid", type=Path, default=Path("docs/images/regions-grid.png"))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (on a busy CPU one is fastest)")
     args = parser.parse_args(argv)
+    import torch
+
+    # On a shared machine idle OpenMP threads spin; one thread runs several times faster there.
+    torch.set_num_threads(args.threads)
 
     baseline_n = args.n if args.baseline_n is None else args.baseline_n
     report: dict = {
@@ -207,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                 singles + [None] * (len(regionals) - len(singles)) if singles else [None] * len(regionals)
             )
             grid(list(zip(padded[:8], regionals[:8], strict=True)), args.grid)
+    if args.unet_repeats > 0:
+        report["unet_cost"] = unet_cost(args.model, args.unet_repeats)
+        print("unet cost", json.dumps(report["unet_cost"]), flush=True)
     if args.cost_repeats > 0:
         report["cost"] = cost(engine, args.model, args.cost_steps, args.cost_repeats)
         print("cost", json.dumps(report["cost"]), flush=True)
