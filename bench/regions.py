@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sets", default="house_sun,shapes")
     parser.add_argument("--classifier", type=Path, default=Path("checkpoints/classifier.pt"))
+    parser.add_argument("--fit-scenes", type=int, default=800, help="scenes to fit a missing classifier on")
+    parser.add_argument("--fit-epochs", type=int, default=4)
     parser.add_argument("--cost-steps", type=int, default=10)
     parser.add_argument("--cost-repeats", type=int, default=3, help="whole runs per k (0: none)")
     parser.add_argument("--unet-repeats", type=int, default=10, help="UNet calls per batch size (0: none)")
@@ -240,7 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     clf = AttributeClassifier()
     if results:
-        report["classifier_accuracy_on_renders"] = clf.load(args.classifier)
+        try:
+            report["classifier_accuracy_on_renders"] = clf.load(args.classifier)
+        except FileNotFoundError:  # none yet: fit one (the recipe of canvas_app/builtin/classifier.py)
+            accuracy = clf.fit(n_scenes=args.fit_scenes, epochs=args.fit_epochs)
+            clf.save(args.classifier, accuracy)
+            report["classifier_accuracy_on_renders"] = accuracy
     for name, (spec, singles, regionals, minutes) in results.items():
         report[name] = {
             "regions": judge(clf, regionals, spec),
