@@ -72,6 +72,8 @@ def judge(clf, images: list[np.ndarray], spec: dict) -> dict[str, float]:
         "left_kind_and_colour": mean(left_ok),
         "right_kind_and_colour": mean(right_ok),
         "both_right": mean([a and b for a, b in zip(left_ok, right_ok, strict=True)]),
+        "left_colour": mean([p["color"] == lc for p in lefts]),
+        "right_colour": mean([p["color"] == rc for p in rights]),
         "left_without_right_object": mean(left_clean),
         "right_without_left_object": mean(right_clean),
         "left_kinds": dict(sorted(_count(p["kind"] for p in lefts).items())),
