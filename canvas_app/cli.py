@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--batch", type=int, help=f"number of candidates (default: {_default('batch')})")
     gen.add_argument("--init", help="init image (img2img; with transparent pixels: outpaint)")
     gen.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="X,Y,W,H:PROMPT",
+        help="a part of the frame with its own prompt (repeatable; pixels from the frame's top-left, "
+        "negative X/Y reach past its edge); --prompt is the background (default: none)",
+    )
+    gen.add_argument(
         "--strength",
         type=float,
         help="how much of the init image to redraw, in (0, 1] (default: 0.75 for img2img, else 1)",
@@ -132,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Options whose value may start with "-" (negative coordinates); argparse would take such a value
 # for an option of its own.
-_DASH_VALUE_OPTIONS = ("--frame",)
+_DASH_VALUE_OPTIONS = ("--frame", "--region")
 
 
 def _join_dash_values(argv: list[str]) -> list[str]:
@@ -221,6 +229,33 @@ def parse_loras(items: list[str], allow_pickle: bool) -> tuple[tuple[str, float]
         except ModelError as error:
             raise UsageError(str(error)) from None
         out.append((path, weight))
+    return tuple(out)
+
+
+def parse_regions(items: list[str], size: tuple[int, int]) -> tuple[Any, ...]:
+    """``X,Y,W,H:PROMPT`` items as regions of a frame of ``size`` (each must overlap it)."""
+    from canvas_app.core import limits
+    from canvas_app.core.regions import Region
+
+    if len(items) > limits.MAX_REGIONS:
+        raise UsageError(f"{len(items)} regions, at most {limits.MAX_REGIONS}")
+    out = []
+    for item in items:
+        box, sep, prompt = item.partition(":")
+        try:
+            x, y, w, h = (int(v) for v in box.split(","))
+        except ValueError:
+            raise UsageError(f"region {item!r} is not X,Y,W,H:PROMPT") from None
+        if not sep or not prompt.strip():
+            raise UsageError(f"region {box} has no prompt (X,Y,W,H:PROMPT)")
+        if w <= 0 or h <= 0:
+            raise UsageError(f"region {box} needs a positive size")
+        if x >= size[0] or y >= size[1] or x + w <= 0 or y + h <= 0:
+            raise UsageError(f"region {box} lies outside the {size[0]}x{size[1]} frame")
+        try:
+            out.append(Region(x, y, w, h, prompt=prompt.strip()))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     return tuple(out)
 
 
@@ -399,7 +434,10 @@ def generate_png(args: argparse.Namespace) -> int:
         check_model(model, args.allow_pickle)
     loras = parse_loras(args.lora, args.allow_pickle)
     refine = check_refine(args.refine_strength)
+    # The whole image is the frame (and the crop), so the regions' coordinates need no shift.
+    regions = parse_regions(args.region, (width, height))
     request = plan.request(
+        regions=regions,
         prompt=args.prompt,
         negative_prompt=args.negative or "",
         steps=args.steps if args.steps is not None else _default("steps"),
@@ -482,6 +520,8 @@ def generate_into_project(args: argparse.Namespace) -> int:
     ):
         if value is not None:
             settings[key] = value
+    if args.region:  # given regions replace the frame's own
+        settings["regions"] = parse_regions(args.region, (w, h))
     frame = next((f for f in doc.frames.values() if f.rect == (x, y, w, h)), None)
     try:
         if frame is None:

@@ -35,6 +35,7 @@ from canvas_app.core.history import (
     TilesCommand,
 )
 from canvas_app.core.raster import Blend, MaskRaster, Rect, TiledRaster, TileKey, tile_range
+from canvas_app.core.regions import Region
 
 
 class Event:
@@ -283,6 +284,38 @@ class Document:
             frame_id, "Resize frame", x=int(round(x)), y=int(round(y)), w=int(round(w)), h=int(round(h))
         )
 
+    # -- regions (each change is one undoable frame edit) ----------------------------------------
+    def add_region(self, frame_id: str, region: Region) -> Region:
+        regions = self.frame(frame_id).regions
+        if any(r.id == region.id for r in regions):
+            raise ValueError(f"a region with id {region.id!r} already exists")
+        self.update_frame(frame_id, "Add region", regions=(*regions, region))
+        return region
+
+    def update_region(
+        self, frame_id: str, region_id: str, label: str = "Edit region", **changes: Any
+    ) -> Region:
+        """Change fields of a region (prompt, box, visible, ...); returns the new region."""
+        if "id" in changes:
+            raise ValueError("a region's id cannot change")
+        regions = list(self.frame(frame_id).regions)
+        index = _region_index(regions, region_id)
+        regions[index] = regions[index].with_changes(**changes)
+        self.update_frame(frame_id, label, regions=tuple(regions))
+        return regions[index]
+
+    def move_region(self, frame_id: str, region_id: str, new_index: int) -> None:
+        """Put a region at ``new_index`` in the frame's order (clamped to the list)."""
+        regions = list(self.frame(frame_id).regions)
+        region = regions.pop(_region_index(regions, region_id))
+        regions.insert(max(0, min(new_index, len(regions))), region)
+        self.update_frame(frame_id, "Reorder regions", regions=tuple(regions))
+
+    def remove_region(self, frame_id: str, region_id: str) -> None:
+        regions = list(self.frame(frame_id).regions)
+        regions.pop(_region_index(regions, region_id))
+        self.update_frame(frame_id, "Delete region", regions=tuple(regions))
+
     def remove_frame(self, frame_id: str) -> None:
         old = self.frame(frame_id)
         index = list(self.frames).index(frame_id)
@@ -399,3 +432,10 @@ def _changed_only(
     # Copy-on-write means an untouched tile is still the very same array object.
     keys = [k for k in before if before[k] is not after.get(k)]
     return {k: before[k] for k in keys}, {k: after.get(k) for k in keys}
+
+
+def _region_index(regions: list[Region], region_id: str) -> int:
+    for i, region in enumerate(regions):
+        if region.id == region_id:
+            return i
+    raise KeyError(f"no region with id {region_id!r}")

@@ -84,7 +84,10 @@ class FramePlan:
         then ``overrides`` (e.g. tile_plan, loras, prompt)."""
         kwargs: dict[str, Any] = {}
         if settings is not None:
+            # Regions are kept relative to the frame; the engine reads them relative to the crop.
+            dx, dy = self.frame[0] - self.crop[0], self.frame[1] - self.crop[1]
             kwargs = dict(
+                regions=tuple(r.shifted(dx, dy) for r in settings.visible_regions()),
                 prompt=settings.prompt,
                 negative_prompt=settings.negative_prompt,
                 steps=settings.steps,

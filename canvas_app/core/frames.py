@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from canvas_app.core.limits import MAX_FRAME_SIDE, check_settings
+from canvas_app.core.regions import Region, regions_from_json
 from canvas_app.core.request import (
     BUILTIN_MODEL,
     DEFAULT_GUIDANCE,
@@ -57,8 +58,12 @@ class PromptFrame:
     large_frame: str = DEFAULT_LARGE_FRAME
     refine_strength: float = DEFAULT_REFINE_STRENGTH
     id: str = field(default_factory=new_id)
+    # Parts of the frame with their own prompt (coordinates relative to the frame), in order: a
+    # later region wins where two overlap equally. The frame's prompt is the background.
+    regions: tuple[Region, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "regions", regions_from_json(self.regions))
         object.__setattr__(self, "guidance", float(self.guidance))
         object.__setattr__(self, "strength", float(self.strength))
         object.__setattr__(self, "refine_strength", float(self.refine_strength))
@@ -91,8 +96,13 @@ class PromptFrame:
     def resized(self, x: float, y: float, w: float, h: float) -> PromptFrame:
         return replace(self, x=int(round(x)), y=int(round(y)), w=int(round(w)), h=int(round(h)))
 
+    def visible_regions(self) -> tuple[Region, ...]:
+        return tuple(r for r in self.regions if r.visible)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["regions"] = [r.to_dict() for r in self.regions]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PromptFrame:

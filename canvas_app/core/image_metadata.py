@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -27,6 +27,7 @@ from canvas_app.core.a1111 import (
 )
 from canvas_app.core.document import Document
 from canvas_app.core.raster import Rect
+from canvas_app.core.regions import Region, regions_from_json
 from canvas_app.core.request import GenerationRequest, Mode
 
 __all__ = [
@@ -94,8 +95,12 @@ def export_text(doc: Document, rect: Rect, frame_id: str | None = None) -> dict[
             request = GenerationRequest.from_json(patch.request_json)
         except (ValueError, TypeError):
             continue
-        # The frame, not the crop with its context, is what the artist drew and gets back on drop.
-        frame_sized = request.with_changes(width=patch.w, height=patch.h)
+        # The frame, not the crop with its context, is what the artist drew and gets back on drop;
+        # its regions are kept relative to the frame too.
+        dx, dy = request.origin[0] - patch.x, request.origin[1] - patch.y
+        frame_sized = request.with_changes(
+            width=patch.w, height=patch.h, regions=tuple(r.shifted(dx, dy) for r in request.regions)
+        )
         return png_text(frame_sized, patch.seed, (patch.x - x, patch.y - y))
     return {}
 
@@ -118,6 +123,8 @@ class RestoredSettings:
     model: str | None = None
     notices: tuple[str, ...] = ()
     source: str = "A1111"
+    # Regions of the generation, relative to its top-left (our own JSON only).
+    regions: tuple[Region, ...] = ()
 
     def summary(self, max_prompt: int = 160) -> str:
         """A few lines for a question to the user (the prompt shortened)."""
@@ -194,12 +201,18 @@ def _from_request_json(text: str) -> RestoredSettings:
     if isinstance(origin, list) and len(origin) == 2 and all(_is_int(v) for v in origin):
         checker.origin = (int(origin[0]), int(origin[1]))
     model = data.get("model")
-    return checker.result(
+    regions: tuple[Region, ...] = ()
+    try:
+        regions = regions_from_json(data.get("regions"))
+    except (TypeError, ValueError) as exc:
+        checker.notices.append(f"the regions were not restored: {exc}")
+    restored = checker.result(
         _text(data.get("prompt")),
         _text(data.get("negative_prompt")),
         model if isinstance(model, str) and model else None,
         "canvas-app",
     )
+    return replace(restored, regions=regions)
 
 
 def _from_infotext(text: str) -> RestoredSettings:

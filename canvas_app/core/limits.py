@@ -16,8 +16,18 @@ from typing import Any
 # A prompt far longer than any model reads (CLIP sees 77 tokens; long-prompt chunking a few hundred
 # words), yet short enough that a text box shows it at once. Longer text is cut, with a notice.
 MAX_PROMPT_CHARS = 20_000
-# The most text of an image's generation metadata we look at: two full prompts and the settings.
-MAX_METADATA_CHARS = 2 * MAX_PROMPT_CHARS + 8_192
+# Regions of one frame (each adds one prompt to every UNet batch, so a few dozen at most), their
+# prompts (the text encoder reads 77 tokens; longer text is cut) and a painted soft mask, kept at
+# most MAX_REGION_MASK_SIDE a side (it is blurred anyway) as a base64 PNG.
+MAX_REGIONS = 16
+MAX_REGION_PROMPT_CHARS = 2_000
+MAX_REGION_MASK_SIDE = 128
+MAX_REGION_MASK_CHARS = 32 * 1024
+# Everything the regions of one request add to its JSON.
+MAX_REGIONS_JSON_CHARS = MAX_REGIONS * (2 * MAX_REGION_PROMPT_CHARS + MAX_REGION_MASK_CHARS + 512)
+# The most text of an image's generation metadata we look at: two full prompts, the regions and the
+# settings.
+MAX_METADATA_CHARS = 2 * MAX_PROMPT_CHARS + MAX_REGIONS_JSON_CHARS + 8_192
 
 # The largest frame side: far beyond any model's reach, small enough that the crop of a frame
 # read from a (possibly hostile) file still fits in memory.
@@ -39,7 +49,9 @@ MAX_FRAMES = 10_000
 MAX_PATCHES = 100_000
 MAX_ID_CHARS = 64
 # A patch's request JSON holds the prompts and settings, never pixels.
-MAX_REQUEST_JSON_CHARS = 4 * MAX_PROMPT_CHARS + 64 * 1024
+MAX_REQUEST_JSON_CHARS = 4 * MAX_PROMPT_CHARS + MAX_REGIONS_JSON_CHARS + 64 * 1024
+# Regions in a whole project (each is one more object in its document.json).
+MAX_PROJECT_REGIONS = 50_000
 MAX_METADATA_ENTRIES = 1000
 MAX_PROJECT_METADATA_CHARS = 64 * 1024
 # Canvas coordinates: +-2**31 px is 50 km at 1 px = 0.1 mm, and keeps every product in int64.

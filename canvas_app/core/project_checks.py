@@ -21,8 +21,8 @@ FORMAT_NAME = "canvas-app-project"
 FORMAT_VERSION = 1
 DOCUMENT_JSON = "canvas/document.json"
 MAX_ENTRIES = 500_000
-# Objects in document.json: the root, the view, the metadata, one per frame and patch.
-MAX_JSON_OBJECTS = limits.MAX_FRAMES + limits.MAX_PATCHES + 16
+# Objects in document.json: the root, the view, the metadata, one per frame, region and patch.
+MAX_JSON_OBJECTS = limits.MAX_FRAMES + limits.MAX_PROJECT_REGIONS + limits.MAX_PATCHES + 16
 MAX_TILE_INDEX = limits.MAX_COORD // TILE_SIZE
 # A JSON string literal (unrolled loop: linear time on any input).
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -77,11 +77,20 @@ def document_parts(
     raw_patches = json_list(meta, "patches", name, limits.MAX_PATCHES)
     try:
         frames = []
+        region_count = 0
         for i, item in enumerate(raw_frames):
             if isinstance(item, dict):
                 repair_frame_fields(item, f"frame {i + 1}", notices)
                 limits.check_fields(item, f"frame {i + 1}")
-            frames.append(PromptFrame.from_dict(item))
+                regions = item.get("regions", [])
+                # Counted before any is built; each region checks its own fields and bounds.
+                region_count += len(regions) if isinstance(regions, list) else 0
+                if region_count > limits.MAX_PROJECT_REGIONS:
+                    raise ValueError(f"more than {limits.MAX_PROJECT_REGIONS:,} regions in all")
+            try:
+                frames.append(PromptFrame.from_dict(item))
+            except ValueError as exc:
+                raise ValueError(f"frame {i + 1}: {exc}") from None
         patches = []
         for i, item in enumerate(raw_patches):
             if isinstance(item, dict):

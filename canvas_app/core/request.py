@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from canvas_app.core.regions import Region, regions_from_json
+
 BUILTIN_MODEL = "builtin"
 # Generation defaults shared by requests and prompt frames. Guidance 7.5: the built-in model follows
 # its prompts visibly better than at 5 (see its model card).
@@ -78,6 +80,9 @@ class GenerationRequest:
     loras: tuple[tuple[str, float], ...] = ()
     large_frame: str = DEFAULT_LARGE_FRAME
     refine_strength: float = DEFAULT_REFINE_STRENGTH
+    # Regions with their own prompts, in the crop's coordinates (see core/regions.py); the prompt
+    # above is the background.
+    regions: tuple[Region, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
@@ -90,6 +95,7 @@ class GenerationRequest:
             object.__setattr__(self, "tile_plan", TilePlan(**self.tile_plan))
         object.__setattr__(self, "origin", tuple(self.origin))
         object.__setattr__(self, "loras", tuple((str(p), float(w)) for p, w in self.loras))
+        object.__setattr__(self, "regions", regions_from_json(self.regions))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GenerationRequest):
@@ -113,6 +119,8 @@ class GenerationRequest:
                 out[f.name] = value.value
             elif isinstance(value, TilePlan):
                 out[f.name] = asdict(value)
+            elif f.name == "regions":
+                out[f.name] = [r.to_dict() for r in value]
             elif isinstance(value, tuple):
                 out[f.name] = [list(v) if isinstance(v, tuple) else v for v in value]
             else:

@@ -205,6 +205,21 @@ class LocalDiffusersEngine:
             # 3. Text conditioning
             cond = conditioning.encode(model, request.prompt, request.negative_prompt, request.guidance)
             notices += conditioning.truncation_notices(model, request.prompt, request.negative_prompt)
+            region_prompts = None
+            if request.regions:
+                from canvas_app.engine import regions
+
+                region_prompts = regions.prepare(
+                    model,
+                    request.prompt,
+                    request.negative_prompt,
+                    request.regions,
+                    request.guidance,
+                    request.width,
+                    request.height,
+                )
+                for region in request.regions:
+                    notices += conditioning.truncation_notices(model, region.prompt, region.negative_prompt)
             # 4. Tiles
             tile_px = request.tile_plan.tile_size or model.native_size
             tile = max(1, tile_px // factor)
@@ -251,6 +266,7 @@ class LocalDiffusersEngine:
                     from_noise=from_noise,
                     mask=inputs.latent_mask,
                     masked_image_latents=inputs.masked_image_latents,
+                    regions=region_prompts,
                 )
                 latents = denoise(job, hook, lambda: cancel.cancelled)
                 if not bool(torch.isfinite(latents).all()):

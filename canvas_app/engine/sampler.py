@@ -43,6 +43,7 @@ class SampleJob:
     from_noise: bool = True  # start from pure noise (txt2img, or strength 1)
     mask: Any | None = None  # (1, 1, h, w), 1 = regenerate
     masked_image_latents: Any | None = None  # 9-channel UNets only
+    regions: Any | None = None  # engine.regions.RegionPrompts: several prompts blended per step
 
 
 # (step 1-based within this run, tile index, function returning the x0 latent of that tile)
@@ -111,25 +112,33 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
                 slice(tile.x, tile.x + tile.w),
             )
             x = latents[window]
-            x_in = torch.cat([x, x]) if cond.guided else x
-            x_in = scheduler.scale_model_input(x_in, t)
-            unet_in = x_in
-            if job.masked_image_latents is not None and mask is not None:
-                extra = torch.cat([mask[window], job.masked_image_latents[window]], dim=1)
+            if job.regions is not None:
+                # Several prompts in one UNet batch, blended by their weights (engine/regions.py).
+                x_in = scheduler.scale_model_input(x, t)
+                extra = None
+                if job.masked_image_latents is not None and mask is not None:
+                    extra = torch.cat([mask[window], job.masked_image_latents[window]], dim=1)
+                out = job.regions.predict(model, x_in, extra, t, window, job.guidance)
+            else:
+                x_in = torch.cat([x, x]) if cond.guided else x
+                x_in = scheduler.scale_model_input(x_in, t)
+                unet_in = x_in
+                if job.masked_image_latents is not None and mask is not None:
+                    extra = torch.cat([mask[window], job.masked_image_latents[window]], dim=1)
+                    if cond.guided:
+                        extra = torch.cat([extra, extra])
+                    unet_in = torch.cat([x_in, extra], dim=1)
+                added = cond.added_kwargs(model, tile.h * factor, tile.w * factor)
+                out = unet(
+                    unet_in.to(unet.dtype),
+                    t,
+                    encoder_hidden_states=cond.embeds.to(unet.dtype),
+                    added_cond_kwargs=added,
+                    return_dict=False,
+                )[0].to(dtype)
                 if cond.guided:
-                    extra = torch.cat([extra, extra])
-                unet_in = torch.cat([x_in, extra], dim=1)
-            added = cond.added_kwargs(model, tile.h * factor, tile.w * factor)
-            out = unet(
-                unet_in.to(unet.dtype),
-                t,
-                encoder_hidden_states=cond.embeds.to(unet.dtype),
-                added_cond_kwargs=added,
-                return_dict=False,
-            )[0].to(dtype)
-            if cond.guided:
-                uncond, text = out.chunk(2)
-                out = uncond + job.guidance * (text - uncond)
+                    uncond, text = out.chunk(2)
+                    out = uncond + job.guidance * (text - uncond)
             blender.add(index, out)
             scaled = x_in[-1:]
             pred = out

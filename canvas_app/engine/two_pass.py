@@ -106,6 +106,18 @@ def compose_request(request: GenerationRequest, size: tuple[int, int]) -> Genera
     cw, ch = size
     scale = cw / request.width
     changes: dict[str, Any] = dict(width=cw, height=ch, large_frame="tiled")
+    if request.regions:
+        # Regions are in the crop's pixels: the composition sees them at its own scale.
+        sx, sy = cw / request.width, ch / request.height
+        changes["regions"] = tuple(
+            r.with_changes(
+                x=int(round(r.x * sx)),
+                y=int(round(r.y * sy)),
+                w=max(1, int(round(r.w * sx))),
+                h=max(1, int(round(r.h * sy))),
+            )
+            for r in request.regions
+        )
     if request.init_image is not None:
         changes["init_image"] = resize_rgba(request.init_image, size)
     if request.mode in (Mode.INPAINT, Mode.OUTPAINT):

@@ -14,6 +14,8 @@ from canvas_app.core.frames import PromptFrame
 
 ACCENT = QColor(80, 160, 255)
 IDLE = QColor(230, 230, 230)
+# Region outlines, one colour each in the frame's order.
+REGION_COLORS = [QColor(255, 170, 60), QColor(120, 230, 120), QColor(240, 110, 200), QColor(90, 220, 230)]
 HANDLE_PX = 8  # on screen
 
 
@@ -162,8 +164,21 @@ class FrameItem(QGraphicsItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(inner)
+        self._paint_regions(painter)
         if self.selected:
             self._paint_handles(painter, inner)
+
+    def _paint_regions(self, painter: QPainter) -> None:
+        """Each visible region's box, dotted, with the start of its prompt."""
+        for i, region in enumerate(self.frame.visible_regions()):
+            color = REGION_COLORS[i % len(REGION_COLORS)]
+            pen = QPen(color, 1, Qt.PenStyle.DotLine)
+            pen.setCosmetic(True)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            box = QRectF(*region.rect).intersected(QRectF(0, 0, self.frame.w, self.frame.h))
+            painter.drawRect(box)
+            painter.drawText(box.adjusted(3, 2, -3, -2), Qt.AlignmentFlag.AlignLeft, region.prompt[:40])
 
     def _paint_handles(self, painter: QPainter, inner: QRectF) -> None:
         scale = painter.worldTransform().m11() or 1.0

@@ -30,6 +30,7 @@ from canvas_app.core.request import Mode
 from canvas_app.ui.job_state import JobState
 from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import SCHEDULERS, ModelEntry
+from canvas_app.ui.region_list import RegionList
 from canvas_app.ui.workspace import Workspace
 
 COMMIT_DELAY_MS = 400
@@ -174,6 +175,8 @@ class FramePanel(QWidget):
         layout.addWidget(self.hint)
         layout.addLayout(form)
         layout.addWidget(self.mode_label)
+        self.regions = RegionList(ws)
+        layout.addWidget(self.regions)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)

@@ -158,9 +158,16 @@ class GenerationController(QObject):
             large_frame=lineage.large_frame,
             refine_strength=lineage.refine_strength,
         )
+        # The lineage keeps the regions relative to the crop; the frame keeps them relative to itself.
+        dx, dy = lineage.origin[0] - patch.x, lineage.origin[1] - patch.y
+        regions = tuple(r.shifted(dx, dy) for r in lineage.regions)
         if frame is None:
-            frame = doc.add_frame(PromptFrame(x=patch.x, y=patch.y, w=patch.w, h=patch.h, **settings))  # type: ignore[arg-type]
-        elif frame.rect != patch.rect or any(getattr(frame, k) != v for k, v in settings.items()):
+            frame = doc.add_frame(
+                PromptFrame(x=patch.x, y=patch.y, w=patch.w, h=patch.h, regions=regions, **settings)  # type: ignore[arg-type]
+            )
+        elif frame.visible_regions() != regions:
+            settings["regions"] = regions  # type: ignore[assignment]
+        if frame.rect != patch.rect or any(getattr(frame, k) != v for k, v in settings.items()):
             frame = doc.update_frame(
                 frame.id, "Re-roll settings", x=patch.x, y=patch.y, w=patch.w, h=patch.h, **settings
             )

@@ -86,3 +86,11 @@ def photo(width: int, height: int, seed: int = 0) -> np.ndarray:
     phase = rng.uniform(0, 6.28, 3)
     channels = [127 + 100 * np.sin(xx / 9.0 + p) * np.cos(yy / 13.0 - p) for p in phase]
     return np.clip(np.stack(channels, axis=2), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def sdxl4(models_dir: Path) -> str:
+    """SDXL-style: two text encoders, pooled embedding, text-time conditioning; VAE factor 4."""
+    from tiny_models import build_sdxl_pipeline
+
+    return str(build_sdxl_pipeline(models_dir / "sdxl4"))

@@ -211,3 +211,17 @@ def test_two_pass_outpaint_and_inpaint_through_plan_and_accept(engine, request, 
         assert np.array_equal(after[alpha == 0], before[alpha == 0])
         assert (after[:32, :, 3] == 0).all() and (after[:, :32, 3] == 0).all()  # context stays empty
         assert (after[32:128, 32:160, 3] == 255).all()  # the frame is filled
+
+
+def test_the_composing_pass_sees_regions_at_its_own_scale() -> None:
+    from canvas_app.core.regions import Region
+    from canvas_app.engine.two_pass import compose_request
+
+    house = Region(x=0, y=0, w=128, h=256, prompt="a red house")
+    sun = Region(x=384, y=64, w=128, h=64, prompt="a yellow sun")
+    request = GenerationRequest(prompt="blue sky", width=512, height=256, regions=(house, sun))
+    composed = compose_request(request, (184, 88))
+    assert composed.width == 184 and composed.height == 88
+    left, right = composed.regions
+    assert (left.x, left.w, left.h) == (0, 46, 88) and left.prompt == "a red house"
+    assert (right.x, right.y, right.w, right.h) == (138, 22, 46, 22)

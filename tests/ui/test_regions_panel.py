@@ -1,0 +1,113 @@
+"""Regions in the frame panel: added, edited, reordered, hidden, deleted and undone as a person does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import drag, make_window
+from PySide6.QtCore import Qt
+
+from canvas_app.core.request import GenerationRequest, Mode
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
+    yield w
+    w.io.dialogs.save_answers = ["discard"] * 5
+    w.close()
+
+
+def _names(window) -> list[tuple[str, bool]]:
+    frame = window.ws.doc.frame(window.ws.selected_frame_id)
+    return [(r.prompt, r.visible) for r in frame.regions]
+
+
+def _shown(panel) -> list[str]:
+    return [panel.list.item(i).text() for i in range(panel.list.count())]
+
+
+def test_add_edit_reorder_hide_delete_and_undo(qtbot, window) -> None:
+    panel = window.frame_panel.regions
+    assert not panel.add_action.isEnabled()  # no frame selected: nothing to add to
+    drag(window, "frame", [(0, 0), (256, 128)])
+    qtbot.waitUntil(lambda: panel.add_action.isEnabled())
+    assert not panel.delete_action.isEnabled()
+
+    # Add: a box in the middle of the frame, and the prompt box has the focus to type into.
+    panel.add_action.trigger()
+    assert [r.rect for r in window.ws.doc.frame(window.ws.selected_frame_id).regions] == [(64, 32, 128, 64)]
+    qtbot.waitUntil(lambda: panel.prompt.hasFocus())
+    qtbot.keyClicks(panel.prompt, "a red house")
+    qtbot.keyClick(panel.prompt, Qt.Key.Key_Return)
+    assert _names(window) == [("a red house", True)]
+    qtbot.waitUntil(lambda: _shown(panel) == ["a red house"])
+
+    # Adjust the box: the left third.
+    panel.box[0].setValue(0)
+    panel.box[2].setValue(88)
+    frame = window.ws.doc.frame(window.ws.selected_frame_id)
+    assert frame.regions[0].rect == (0, 32, 88, 64)
+
+    panel.add_action.trigger()
+    qtbot.keyClicks(panel.prompt, "a yellow sun")
+    qtbot.keyClick(panel.prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: _shown(panel) == ["a red house", "a yellow sun"])
+    assert panel.up_action.isEnabled() and not panel.down_action.isEnabled()
+
+    # Reorder with the key, focus in the list.
+    panel.list.setFocus()
+    qtbot.keyClick(panel.list, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: _shown(panel) == ["a yellow sun", "a red house"])
+    assert _names(window) == [("a yellow sun", True), ("a red house", True)]
+
+    # Hide the sun: unchecked in the list, left out of the request.
+    panel.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert _names(window) == [("a yellow sun", False), ("a red house", True)]
+    from canvas_app.core.frame_plan import request_for_frame
+
+    request = request_for_frame(window.ws.doc, window.ws.doc.frame(window.ws.selected_frame_id))
+    assert isinstance(request, GenerationRequest)
+    assert [r.prompt for r in request.regions] == ["a red house"]
+
+    # Delete the current region with the Delete key while the list has the focus.
+    qtbot.waitUntil(lambda: panel.list.count() == 2)
+    panel.list.setCurrentRow(1)
+    panel.list.setFocus()
+    qtbot.keyClick(panel.list, Qt.Key.Key_Delete)
+    assert _names(window) == [("a yellow sun", False)]
+    # The frame survives: Delete in the region list deletes the region only.
+    assert window.ws.selected_frame_id in window.ws.doc.frames
+
+    # Undo through the window's action brings the region back, and the list shows it.
+    undo = window.undo_action
+    assert undo.isEnabled()
+    undo.trigger()
+    qtbot.waitUntil(lambda: _shown(panel) == ["a yellow sun", "a red house"])
+    undo.trigger()  # the hide
+    assert _names(window) == [("a yellow sun", True), ("a red house", True)]
+
+
+def test_reroll_keeps_the_regions_of_the_patch(qtbot, window) -> None:
+    from canvas_app.core.regions import Region
+
+    doc = window.ws.doc
+    doc.paste(0, 0, np.full((64, 128, 4), 200, np.uint8))  # half the frame is empty: outpaint, with context
+    drag(window, "frame", [(0, 0), (256, 128)])
+    fid = window.ws.selected_frame_id
+    house = doc.add_region(fid, Region(0, 0, 88, 128, prompt="a red house"))
+    rid = window.gen.generate(fid)
+    qtbot.waitUntil(lambda: not window.gen.jobs[rid].state.active, timeout=10000)
+    first = window.gen.jobs[rid].request
+    assert first.mode is Mode.OUTPAINT and first.origin == (-32, -32)
+    assert [(r.rect, r.prompt) for r in first.regions] == [((32, 32, 88, 128), "a red house")]
+    patch = window.gen.accept(fid)
+    assert patch is not None
+    # The artist then changes the region; a re-roll of the patch brings back what made it.
+    doc.update_region(fid, house.id, prompt="a blue tree")
+    window.patch_list.select_patch(patch.id)
+    window.patch_list.reroll.click()
+    (again,) = [r for r in window.gen.jobs if r != rid]
+    assert window.gen.jobs[again].request.regions == first.regions
+    assert [r.prompt for r in doc.frame(fid).regions] == ["a red house"]
+    qtbot.waitUntil(lambda: not window.gen.jobs[again].state.active, timeout=10000)
