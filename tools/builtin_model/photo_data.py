@@ -84,6 +84,7 @@ class PhotoCrops:
 
     def __init__(self, files: list[Path], pyramid: tuple[int, ...] = PYRAMID) -> None:
         self.levels: list[np.ndarray] = []
+        self.count = len(files)
         for path in files:
             native = load_rgb(path, None, 1)
             for side in pyramid:
@@ -128,7 +129,9 @@ class ScenePool:
         _, h, w, _ = self.scenes.shape
         idx = rng.integers(0, len(self.scenes), n)
         ys, xs = rng.integers(0, h - crop + 1, n), rng.integers(0, w - crop + 1, n)
-        out = np.stack([self.scenes[i, y : y + crop, x : x + crop] for i, y, x in zip(idx, ys, xs)])
+        out = np.empty((n, crop, crop, 3), np.uint8)
+        for k, (i, y, x) in enumerate(zip(idx, ys, xs)):
+            out[k] = self.scenes[i, y : y + crop, x : x + crop]
         flip = rng.random(n) < 0.5
         out[flip] = out[flip, :, ::-1]
         return out.astype(np.float32) / 255.0

@@ -1,6 +1,8 @@
 """The photo-VAE fine-tuning runs end to end on a tiny random VAE: train, resume, evaluate, export."""
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +144,25 @@ def test_collect_copies_listed_photos_into_their_split(tmp_path):
         Image.new("RGB", (8, 8)).save(fake_root / s.path.lstrip("/"), format="PNG")
     written = photo_data.collect(tmp_path / "out", [fake_root])
     assert [p.relative_to(tmp_path / "out").parts[0] for p in written] == [s.split for s in sources[:2]]
+
+
+@pytest.mark.slow
+def test_samples_decode_the_same_latents_with_both_vaes(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).parents[3] / "tests" / "engine"))
+    from tiny_models import build_pipeline
+
+    pipe = build_pipeline(tmp_path / "pipe", vae_factor=2)
+    _photos(tmp_path / "train", 1, 0)
+    _photos(tmp_path / "heldout", 1, 1)
+    common = ["--heldout", str(tmp_path / "heldout"), "--vae", str(pipe / "vae"), "--eval-scenes", "1"]
+    train = ["train", *common, "--photos", str(tmp_path / "train"), "--work", str(tmp_path / "work")]
+    assert photo_vae.main([*train, "--batch", "2", "--crop", "16", "--scenes", "1", "--steps", "1"]) == 0
+    capsys.readouterr()
+    picture = tmp_path / "samples.png"
+    args = ["samples", *common, "--checkpoint", str(tmp_path / "work" / "decoder.pt"), "--model", str(pipe)]
+    assert photo_vae.main([*args, "--picture", str(picture), "--steps", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"shipped", "fine-tuned"}
+    assert np.isfinite(report["fine-tuned"]["samples_psnr_db_vs_shipped"])
+    # Two rows (one per VAE) of six prompts, the photo and its img2img.
+    assert Image.open(picture).size == (8 * 192, 2 * 192)
