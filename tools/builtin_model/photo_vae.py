@@ -129,21 +129,23 @@ def train(args: argparse.Namespace) -> dict:
         x = torch.from_numpy(x_np).permute(0, 3, 1, 2) * 2 - 1
         for g in opt.param_groups:
             g["lr"] = args.lr * min(1.0, (step + 1) / WARMUP)
+        anchor = torch.zeros(())
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             if args.stage == "decoder":
                 with torch.no_grad():
                     z = vae.encode(x).latent_dist.mode()
             else:
                 z = vae.encode(x).latent_dist.mode()
+                if n_scene:
+                    # Scenes are decoded from the shipped encoder's latents, the kind the UNets
+                    # produce; the new encoder is held to those latents by the anchor alone.
+                    with torch.no_grad():
+                        z_ref = reference.encode(x[-n_scene:]).latent_dist.mode()
+                    scale = reference.config.scaling_factor
+                    anchor = ((z[-n_scene:].float() - z_ref) * scale).pow(2).mean()
+                    z = torch.cat([z[:-n_scene], z_ref.to(z.dtype)])
             rec = vae.decode(z).sample.float()
-        loss = reconstruction_loss(rec, x)
-        anchor = torch.zeros(())
-        if args.stage == "full" and n_scene:
-            with torch.no_grad():
-                z_ref = reference.encode(x[-n_scene:]).latent_dist.mode()
-            scale = reference.config.scaling_factor
-            anchor = ((z[-n_scene:].float() - z_ref) * scale).pow(2).mean()
-            loss = loss + args.anchor * anchor
+        loss = reconstruction_loss(rec, x) + args.anchor * anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -320,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scene-fraction", type=float, default=0.25)
     t.add_argument("--scenes", type=int, default=512, help="rendered scenes in the training pool")
     t.add_argument("--lr", type=float, default=3e-4)
-    t.add_argument("--anchor", type=float, default=1.0, help="weight of the scene-latent anchor (stage full)")
+    t.add_argument("--anchor", type=float, default=10.0, help="weight of the scene-latent anchor (stage full)")
     t.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights)")
     t.add_argument("--eval-every", type=int, default=300)
     t.add_argument("--ckpt-minutes", type=float, default=3.0)

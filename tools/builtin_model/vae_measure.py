@@ -51,6 +51,18 @@ def round_trip(vae, images: np.ndarray, batch: int = 16) -> tuple[np.ndarray, np
     return np.concatenate(recs), np.concatenate(lats)
 
 
+def decode(vae, latents: np.ndarray, batch: int = 16) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return np.concatenate(
+            [
+                to_uint8(vae.decode(torch.from_numpy(latents[i : i + batch])).sample)
+                for i in range(0, len(latents), batch)
+            ]
+        )
+
+
 def measure(vae, photos: dict[str, np.ndarray], scenes: np.ndarray, reference=None) -> dict:
     """Per-photo PSNR and mean CIEDE2000, scene PSNR, and (given the shipped VAE) the latent drift:
     RMS of the change of the scaled latents over their RMS."""
@@ -68,8 +80,12 @@ def measure(vae, photos: dict[str, np.ndarray], scenes: np.ndarray, reference=No
     scene_db = [psnr(a, b) for a, b in zip(rec, scenes)]
     out["scene_psnr_db"], out["scene_psnr_db_min"] = float(np.mean(scene_db)), float(np.min(scene_db))
     if reference is not None:
-        out["scene_latent_drift"] = _drift(z, round_trip(reference, scenes)[1])
+        _, z_ref = round_trip(reference, scenes)
+        out["scene_latent_drift"] = _drift(z, z_ref)
         out["photo_latent_drift"] = float(np.mean(drift_photo))
+        # What txt2img sees: the UNets make latents like the shipped encoder's, decoded by the new decoder.
+        decoded = decode(vae, z_ref)
+        out["scene_psnr_db_shipped_latents"] = float(np.mean([psnr(a, b) for a, b in zip(decoded, scenes)]))
     return out
 
 
@@ -78,23 +94,27 @@ def _drift(z: np.ndarray, z_ref: np.ndarray) -> float:
 
 
 def scene_goal_holds(after: dict, before: dict) -> bool:
-    return (
-        after["scene_psnr_db"] >= SCENE_GOAL_DB
-        and after["scene_psnr_db"] >= before["scene_psnr_db"] - SCENE_SLACK_DB
-    )
+    """Scenes keep >= 30 dB and lose at most 0.5 dB, through the new encoder and (once it changed)
+    from the shipped encoder's latents as well."""
+    floor = max(SCENE_GOAL_DB, before["scene_psnr_db"] - SCENE_SLACK_DB)
+    keys = ("scene_psnr_db", "scene_psnr_db_shipped_latents")
+    return all(after[k] >= floor for k in keys if k in after)
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
     """A markdown table: one row per VAE, then one per held-out photo."""
     head = (
-        "| | photos PSNR | photos ΔE00 | scenes PSNR (min) | scene latent drift |\n|---|---:|---:|---:|---:|"
+        "| | photos PSNR | photos ΔE00 | scenes PSNR (min) | scenes from shipped latents | scene latent drift |"
+        "\n|---|---:|---:|---:|---:|---:|"
     )
     lines = [head]
     for label, m in rows:
         drift = f"{m['scene_latent_drift']:.3f}" if "scene_latent_drift" in m else "-"
+        shipped = m.get("scene_psnr_db_shipped_latents")
         lines.append(
             f"| {label} | {m['photo_psnr_db']:.2f} dB | {m['photo_delta_e00']:.2f} | "
-            f"{m['scene_psnr_db']:.2f} dB ({m['scene_psnr_db_min']:.2f}) | {drift} |"
+            f"{m['scene_psnr_db']:.2f} dB ({m['scene_psnr_db_min']:.2f}) | "
+            f"{'-' if shipped is None else f'{shipped:.2f} dB'} | {drift} |"
         )
     lines += ["", "| held-out photo | " + " | ".join(label for label, _ in rows) + " |"]
     lines.append("|---" + "|---:" * len(rows) + "|")
