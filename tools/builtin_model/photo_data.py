@@ -117,6 +117,20 @@ def jitter(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return patch ** rng.uniform(0.85, 1.15)
 
 
+def colour_fields(rng: np.random.Generator, n: int, crop: int) -> np.ndarray:
+    """Smooth two-colour gradients (a wall, a sky, skin) of colours drawn from the whole RGB cube,
+    with a little grain: every colour a photo can hold, where the scenes have a few dozen."""
+    out = np.empty((n, crop, crop, 3), np.float32)
+    ramp = np.linspace(0.0, 1.0, crop, dtype=np.float32)
+    for i in range(n):
+        a, b = rng.random(3, dtype=np.float32), rng.random(3, dtype=np.float32)
+        b = a + (b - a) * rng.uniform(0.0, 0.5)  # mostly gentle gradients
+        t = ramp[:, None] if rng.random() < 0.5 else ramp[None, :]
+        field = a + (b - a) * t[..., None]
+        out[i] = np.clip(field + rng.normal(0, 0.01, (crop, crop, 3)), 0.0, 1.0)
+    return out
+
+
 class ScenePool:
     """Rendered scenes (the built-in model's own world), drawn once and cropped at random."""
 

@@ -96,13 +96,27 @@ def train(args: argparse.Namespace) -> dict:
     vae = copy.deepcopy(reference)
     ckpt_path, best_path = work / f"{args.stage}.pt", work / f"{args.stage}_best.pt"
     ckpt = _load(ckpt_path)
-    if ckpt is None and args.stage == "full":
+    if ckpt is None and (args.init or args.stage == "full"):
         # The full stage starts from what the decoder stage reached, if it ran.
-        start_from = _load(work / "decoder_best.pt") or _load(work / "decoder.pt")
+        start_from = _load(Path(args.init)) if args.init else None
+        start_from = start_from or _load(work / "decoder_best.pt") or _load(work / "decoder.pt")
         if start_from:
             vae.load_state_dict(start_from["model"])
     params = trainable(vae, args.stage)
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    # The encoder gets its own (higher) rate: its gradient arrives through the decoder, weakened, and
+    # it has the most to change (it folds browns onto greens and dark greys onto dark greens).
+    encoder = [
+        p for n, p in vae.named_parameters() if p.requires_grad and n.startswith(("encoder.", "quant_conv."))
+    ]
+    decoder = [
+        p
+        for n, p in vae.named_parameters()
+        if p.requires_grad and not n.startswith(("encoder.", "quant_conv."))
+    ]
+    groups = [{"params": decoder, "base_lr": args.lr}]
+    if encoder:
+        groups.append({"params": encoder, "base_lr": args.encoder_lr})
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.0)
     start, best = 0, None
     if ckpt:
         vae.load_state_dict(ckpt["model"])
@@ -119,16 +133,21 @@ def train(args: argparse.Namespace) -> dict:
         f"{before['photo_psnr_db']:.2f} dB ΔE {before['photo_delta_e00']:.2f}, scenes {before['scene_psnr_db']:.2f} dB"
     )
     n_scene = round(args.batch * args.scene_fraction)
+    n_colour = round(args.batch * args.colour_fraction)
     last_save, t0, t_step = time.time(), time.time(), time.time()
     step = start
     for step in range(start, args.steps):
         rng = np.random.default_rng([SEED, step])
         x_np = np.concatenate(
-            [photos.sample(rng, args.batch - n_scene, args.crop), scenes.sample(rng, n_scene, args.crop)]
+            [
+                photos.sample(rng, args.batch - n_scene - n_colour, args.crop),
+                photo_data.colour_fields(rng, n_colour, args.crop),
+                scenes.sample(rng, n_scene, args.crop),
+            ]
         )
         x = torch.from_numpy(x_np).permute(0, 3, 1, 2) * 2 - 1
         for g in opt.param_groups:
-            g["lr"] = args.lr * min(1.0, (step + 1) / WARMUP)
+            g["lr"] = g["base_lr"] * min(1.0, (step + 1) / WARMUP)
         anchor = torch.zeros(())
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             if args.stage == "decoder":
@@ -321,8 +340,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--crop", type=int, default=64)
     t.add_argument("--scene-fraction", type=float, default=0.25)
     t.add_argument("--scenes", type=int, default=512, help="rendered scenes in the training pool")
-    t.add_argument("--lr", type=float, default=3e-4)
-    t.add_argument("--anchor", type=float, default=10.0, help="weight of the scene-latent anchor (stage full)")
+    t.add_argument("--lr", type=float, default=3e-4, help="learning rate of the decoder")
+    t.add_argument("--encoder-lr", type=float, default=1e-3, help="learning rate of the encoder (stage full)")
+    t.add_argument(
+        "--colour-fraction", type=float, default=0.0, help="share of the batch that is colour fields"
+    )
+    t.add_argument(
+        "--init", help="start from this checkpoint's weights (when the stage has no checkpoint yet)"
+    )
+    t.add_argument(
+        "--anchor", type=float, default=10.0, help="weight of the scene-latent anchor (stage full)"
+    )
     t.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights)")
     t.add_argument("--eval-every", type=int, default=300)
     t.add_argument("--ckpt-minutes", type=float, default=3.0)
