@@ -54,7 +54,18 @@ def setup(tmp_path_factory):
         "2",
     ]
     train = ["train", *common, "--photos", str(root / "train"), "--work", str(root / "work")]
-    train += ["--batch", "4", "--crop", "16", "--scenes", "2", "--eval-every", "1", "--colour-fraction", "0.25"]
+    train += [
+        "--batch",
+        "4",
+        "--crop",
+        "16",
+        "--scenes",
+        "2",
+        "--eval-every",
+        "1",
+        "--colour-fraction",
+        "0.25",
+    ]
     return root, models, common, train
 
 
