@@ -121,6 +121,9 @@ def train(args: argparse.Namespace) -> dict:
     if ckpt:
         vae.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
+        # The rates come from the command line, not the checkpoint: a resumed run may lower them.
+        for group, rate in zip(opt.param_groups, (args.lr, args.encoder_lr)):
+            group["base_lr"] = rate
         start, best = ckpt["step"], ckpt.get("best")
         log(f"resumed {ckpt_path} at step {start}")
     photos = photo_data.PhotoCrops(photo_data.image_files([Path(p) for p in args.photos]))
