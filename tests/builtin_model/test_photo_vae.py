@@ -1,0 +1,180 @@
+"""The photo-VAE fine-tuning runs end to end on a tiny random VAE: train, resume, evaluate, export."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tools.builtin_model import photo_data, photo_vae
+from tools.builtin_model import vae_measure as vm
+
+
+def _tiny_vae(folder):
+    from diffusers import AutoencoderKL
+
+    AutoencoderKL(
+        block_out_channels=(8, 8),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        mid_block_add_attention=False,
+        scaling_factor=0.5,
+    ).save_pretrained(folder)
+
+
+def _photos(folder, count, seed):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        # Smooth gradients with noise: photo-like enough for the loaders, tiny enough for the test.
+        base = np.linspace(0, 255, 40)[None, :, None] * rng.uniform(0.2, 1, 3)
+        img = np.clip(base + rng.normal(0, 12, (36, 40, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"photo{i}.png")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photovae")
+    models = root / "models"
+    _tiny_vae(models / "builtin" / "vae")
+    _tiny_vae(models / "builtin-inpaint" / "vae")
+    _photos(root / "train", 2, 0)
+    _photos(root / "heldout", 2, 1)
+    common = [
+        "--heldout",
+        str(root / "heldout"),
+        "--vae",
+        str(models / "builtin" / "vae"),
+        "--eval-scenes",
+        "2",
+    ]
+    train = ["train", *common, "--photos", str(root / "train"), "--work", str(root / "work")]
+    train += [
+        "--batch",
+        "4",
+        "--crop",
+        "16",
+        "--scenes",
+        "2",
+        "--eval-every",
+        "1",
+        "--colour-fraction",
+        "0.25",
+    ]
+    return root, models, common, train
+
+
+def _state(path):
+    import torch
+
+    return torch.load(path, weights_only=False)
+
+
+def test_decoder_stage_trains_only_the_decoder_and_resumes_from_its_checkpoint(setup):
+    root, models, _, train = setup
+    assert photo_vae.main([*train, "--steps", "2"]) == 0
+    first = _state(root / "work" / "decoder.pt")
+    assert first["step"] == 2
+    evals = [json.loads(line) for line in (root / "work" / "evals.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals] == [1, 2]
+    assert set(evals[0]["photos"]) == {"photo0", "photo1"}
+
+    shipped = vm.load_vae(models / "builtin" / "vae").state_dict()
+    changed = {k for k, v in first["model"].items() if not np.array_equal(v.numpy(), shipped[k].numpy())}
+    assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)
+
+    assert photo_vae.main([*train, "--steps", "3", "--bf16", "--lr", "1e-5"]) == 0
+    resumed = _state(root / "work" / "decoder.pt")
+    assert resumed["step"] == 3 and resumed["before"] == first["before"]
+    assert [g["base_lr"] for g in resumed["opt"]["param_groups"]] == [1e-5]  # a resumed run may lower it
+    assert [
+        json.loads(line)["step"] for line in (root / "work" / "evals.jsonl").read_text().splitlines()
+    ] == [
+        1,
+        2,
+        3,
+    ]
+
+
+def test_full_stage_moves_the_encoder_and_reports_the_latent_drift(setup):
+    root, _, _, train = setup
+    assert photo_vae.main([*train, "--stage", "full", "--steps", "1", "--lr", "1e-2"]) == 0
+    last = json.loads((root / "work" / "evals.jsonl").read_text().splitlines()[-1])
+    assert last["stage"] == "full" and last["scene_latent_drift"] > 0
+
+
+def test_export_refuses_a_vae_that_loses_the_scenes_and_writes_one_that_keeps_them(
+    setup, monkeypatch, capsys
+):
+    root, models, common, _ = setup
+    ckpt = str(root / "work" / "decoder.pt")
+    weights = models / "builtin-inpaint" / "vae" / "diffusion_pytorch_model.safetensors"
+    before = weights.read_bytes()
+    # A random VAE is far below the 30 dB the card promises on scenes: nothing may be written.
+    assert photo_vae.main(["export", *common, "--checkpoint", ckpt, "--out", str(models)]) == 1
+    assert "not exported" in capsys.readouterr().out and weights.read_bytes() == before
+
+    monkeypatch.setattr(vm, "SCENE_GOAL_DB", -100.0)
+    monkeypatch.setattr(vm, "SCENE_SLACK_DB", 100.0)
+    full = str(root / "work" / "full.pt")
+    assert photo_vae.main(["export", *common, "--checkpoint", full, "--out", str(models)]) == 1
+    assert "encoder changed" in capsys.readouterr().out
+
+    assert photo_vae.main(["export", *common, "--checkpoint", ckpt, "--out", str(models)]) == 0
+    assert weights.read_bytes() != before
+    exported = vm.load_vae(models / "builtin-inpaint" / "vae").state_dict()
+    trained = _state(ckpt)["model"]
+    for key, value in trained.items():
+        np.testing.assert_allclose(exported[key].numpy(), value.numpy(), rtol=1e-3, atol=1e-4)
+    assert json.loads((models / "builtin" / "vae" / "config.json").read_text())["scaling_factor"] == 0.5
+
+
+def test_evaluate_prints_a_row_per_vae_and_a_row_per_photo(setup, capsys, tmp_path):
+    root, _, common, _ = setup
+    picture = tmp_path / "cmp.png"
+    photo_vae.main(
+        ["evaluate", *common, "--checkpoint", str(root / "work" / "decoder.pt"), "--picture", str(picture)]
+    )
+    out = capsys.readouterr().out
+    assert "| shipped VAE |" in out and "| decoder.pt |" in out and "| photo1 |" in out
+    assert Image.open(picture).size == (2 * 192, 3 * 192)
+
+
+def test_collect_copies_listed_photos_into_their_split(tmp_path):
+    sources = photo_data.read_sources()
+    assert len({s.name for s in sources}) == len(sources)
+    assert sum(s.split == "heldout" for s in sources) == 8
+    assert all(s.licence and s.author and s.package for s in sources)
+    fake_root = tmp_path / "root"
+    for s in sources[:2]:
+        (fake_root / s.path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8)).save(fake_root / s.path.lstrip("/"), format="PNG")
+    written = photo_data.collect(tmp_path / "out", [fake_root])
+    assert [p.relative_to(tmp_path / "out").parts[0] for p in written] == [s.split for s in sources[:2]]
+
+
+@pytest.mark.slow
+def test_samples_decode_the_same_latents_with_both_vaes(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
+    from tiny_models import build_pipeline
+
+    pipe = build_pipeline(tmp_path / "pipe", vae_factor=2)
+    _photos(tmp_path / "train", 1, 0)
+    _photos(tmp_path / "heldout", 1, 1)
+    common = ["--heldout", str(tmp_path / "heldout"), "--vae", str(pipe / "vae"), "--eval-scenes", "1"]
+    train = ["train", *common, "--photos", str(tmp_path / "train"), "--work", str(tmp_path / "work")]
+    assert photo_vae.main([*train, "--batch", "2", "--crop", "16", "--scenes", "1", "--steps", "1"]) == 0
+    capsys.readouterr()
+    picture = tmp_path / "samples.png"
+    args = ["samples", *common, "--checkpoint", str(tmp_path / "work" / "decoder.pt"), "--model", str(pipe)]
+    assert photo_vae.main([*args, "--picture", str(picture), "--steps", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"shipped", "fine-tuned"}
+    assert np.isfinite(report["fine-tuned"]["samples_psnr_db_vs_shipped"])
+    # Two rows (one per VAE) of six prompts, the photo and its img2img.
+    assert Image.open(picture).size == (8 * 192, 2 * 192)
