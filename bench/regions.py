@@ -5,7 +5,7 @@
 A 384x128 frame (three 128 px thirds, the model's native size, so each third is exactly one crop the
 classifier reads). Background "blue sky, green hills"; a region over the left third "a red house",
 one over the right third "a yellow sun". The built-in model's attribute classifier
-(canvas_app/builtin/classifier.py) judges the left and right crops: kind and colour right, and the
+(tools/builtin_model/classifier.py) judges the left and right crops: kind and colour right, and the
 other region's object absent. The same frame with one prompt naming both objects and their places is
 the baseline. A second set does shapes on a plain background. Cost: seconds per run with 0..3
 regions (same seed and size), interleaved so machine load hits every k alike.
@@ -174,7 +174,7 @@ def grid(rows: list[tuple[np.ndarray | None, np.ndarray]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from canvas_app.builtin.classifier import AttributeClassifier
+    from tools.builtin_model.classifier import AttributeClassifier
 
     from canvas_app.engine.local import LocalDiffusersEngine
 
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     if results:
         try:
             report["classifier_accuracy_on_renders"] = clf.load(args.classifier)
-        except FileNotFoundError:  # none yet: fit one (the recipe of canvas_app/builtin/classifier.py)
+        except FileNotFoundError:  # none yet: fit one (the recipe of tools/builtin_model/classifier.py)
             accuracy = clf.fit(n_scenes=args.fit_scenes, epochs=args.fit_epochs)
             clf.save(args.classifier, accuracy)
             report["classifier_accuracy_on_renders"] = accuracy
