@@ -174,9 +174,8 @@ def grid(rows: list[tuple[np.ndarray | None, np.ndarray]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tools.builtin_model.classifier import AttributeClassifier
-
     from canvas_app.engine.local import LocalDiffusersEngine
+    from tools.builtin_model.classifier import AttributeClassifier
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="resources/models/builtin")
