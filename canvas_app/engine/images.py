@@ -63,7 +63,7 @@ def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:
         from canvas_app.engine.errors import EngineError
 
         raise EngineError(
-            "the VAE produced invalid values (NaN) and nothing was pasted; try the device with :fp32"
+            "the VAE produced invalid values (NaN) and there is no result; try the device with :fp32"
         )
     image = ((image[0].float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
     return image.permute(1, 2, 0).cpu().numpy()
