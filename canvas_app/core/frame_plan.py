@@ -26,7 +26,7 @@ from canvas_app.core.document import Document
 from canvas_app.core.frames import SNAP, PromptFrame
 from canvas_app.core.limits import MAX_SEED
 from canvas_app.core.raster import Rect
-from canvas_app.core.request import GenerationRequest, Mode
+from canvas_app.core.request import GenerationRequest, Mode, frame_settings
 
 # Alpha below this counts as "no pixel" (half-erased pixels are empty; anti-aliased edges are not).
 EMPTY_ALPHA = 128
@@ -86,19 +86,8 @@ class FramePlan:
         if settings is not None:
             # Regions are kept relative to the frame; the engine reads them relative to the crop.
             dx, dy = self.frame[0] - self.crop[0], self.frame[1] - self.crop[1]
-            kwargs = dict(
-                regions=tuple(r.shifted(dx, dy) for r in settings.visible_regions()),
-                prompt=settings.prompt,
-                negative_prompt=settings.negative_prompt,
-                steps=settings.steps,
-                guidance=settings.guidance,
-                strength=settings.strength,
-                scheduler=settings.scheduler,
-                model=settings.model,
-                batch=settings.batch,
-                large_frame=settings.large_frame,
-                refine_strength=settings.refine_strength,
-            )
+            kwargs = frame_settings(settings)
+            kwargs["regions"] = tuple(r.shifted(dx, dy) for r in settings.visible_regions())
         kwargs.update(overrides)
         cx, cy, cw, ch = self.crop
         return GenerationRequest(

@@ -34,6 +34,27 @@ DEFAULT_LARGE_FRAME = "two-pass"
 DEFAULT_REFINE_STRENGTH = 0.4
 
 
+# The generation settings a prompt frame carries into its requests, and a patch's lineage back into a
+# frame on re-roll: one list, so a new setting reaches the frame plan, re-roll and upscale alike.
+FRAME_SETTINGS = (
+    "prompt",
+    "negative_prompt",
+    "steps",
+    "guidance",
+    "strength",
+    "scheduler",
+    "model",
+    "batch",
+    "large_frame",
+    "refine_strength",
+)
+
+
+def frame_settings(source: Any, names: tuple[str, ...] = FRAME_SETTINGS) -> dict[str, Any]:
+    """The named generation settings of a frame or a request, by name."""
+    return {name: getattr(source, name) for name in names}
+
+
 class Mode(str, Enum):
     TXT2IMG = "txt2img"
     IMG2IMG = "img2img"

@@ -15,7 +15,7 @@ from PIL import Image
 
 from canvas_app.core.frame_plan import empty_pixels
 from canvas_app.core.limits import MAX_FRAME_SIDE
-from canvas_app.core.request import GenerationRequest, Mode
+from canvas_app.core.request import GenerationRequest, Mode, frame_settings
 
 SCALES = (2, 4)
 # Low: add detail, keep the picture. Not measured for upscaling yet; below the 0.4 that two-pass
@@ -60,13 +60,9 @@ def upscale_request(
         raise ValueError(f"{w}x{h} upscaled x{scale} is not a multiple of 8")
     kwargs: dict[str, Any] = {}
     if settings is not None:
-        kwargs = dict(
-            prompt=settings.prompt,
-            negative_prompt=settings.negative_prompt,
-            steps=settings.steps,
-            guidance=settings.guidance,
-            scheduler=settings.scheduler,
-            model=settings.model,
+        # Strength, batch and the large-frame way are the upscale's own.
+        kwargs = frame_settings(
+            settings, ("prompt", "negative_prompt", "steps", "guidance", "scheduler", "model")
         )
     kwargs.setdefault("strength", DEFAULT_UPSCALE_STRENGTH)
     kwargs.update(overrides)

@@ -18,7 +18,7 @@ from canvas_app.core.composite import accept_candidate, preview_candidate
 from canvas_app.core.frame_plan import decide_mode, plan_frame
 from canvas_app.core.frames import Patch, PromptFrame
 from canvas_app.core.limits import MAX_SEED
-from canvas_app.core.request import GenerationRequest, Mode
+from canvas_app.core.request import FRAME_SETTINGS, GenerationRequest, Mode, frame_settings
 from canvas_app.core.upscale import upscale_request
 from canvas_app.engine.api import Cancelled, Failed, Finished, Loading, Progress, Started
 from canvas_app.ui.job_state import Job, JobEvent, JobState
@@ -147,17 +147,12 @@ class GenerationController(QObject):
         doc = self.ws.doc
         lineage = GenerationRequest.from_json(patch.request_json)
         frame = doc.frames.get(patch.frame_id)
-        settings = dict(
-            prompt=lineage.prompt if prompt is None else prompt,
-            negative_prompt=lineage.negative_prompt if negative is None else negative,
-            steps=lineage.steps,
-            guidance=lineage.guidance,
-            strength=lineage.strength,
-            scheduler=lineage.scheduler,
-            model=lineage.model,
-            large_frame=lineage.large_frame,
-            refine_strength=lineage.refine_strength,
-        )
+        # Batch is the frame's own choice; the rest is what made the patch.
+        settings = frame_settings(lineage, tuple(n for n in FRAME_SETTINGS if n != "batch"))
+        if prompt is not None:
+            settings["prompt"] = prompt
+        if negative is not None:
+            settings["negative_prompt"] = negative
         # The lineage keeps the regions relative to the crop; the frame keeps them relative to itself.
         dx, dy = lineage.origin[0] - patch.x, lineage.origin[1] - patch.y
         regions = tuple(r.shifted(dx, dy) for r in lineage.regions)
