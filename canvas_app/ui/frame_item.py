@@ -6,17 +6,36 @@ candidate), never document state.
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from canvas_app.core.frames import PromptFrame
+from canvas_app.core.regions import Region
+from canvas_app.ui.qimage import array_to_qimage
 
 ACCENT = QColor(80, 160, 255)
 IDLE = QColor(230, 230, 230)
-# Region outlines, one colour each in the frame's order.
+# Region outlines and overlays, one colour each in the frame's order (hiding one recolours none).
 REGION_COLORS = [QColor(255, 170, 60), QColor(120, 230, 120), QColor(240, 110, 200), QColor(90, 220, 230)]
 HANDLE_PX = 8  # on screen
+# How strongly a region shows over the picture: a painted mask at full strength, a plain box (the
+# dotted outline says most of it) much fainter, so the picture under it stays readable.
+REGION_MASK_OPACITY = 0.45
+REGION_BOX_OPACITY = 0.12
+
+
+def region_color(index: int) -> QColor:
+    return REGION_COLORS[index % len(REGION_COLORS)]
+
+
+def region_overlay(mask: np.ndarray, color: QColor, opacity: float = REGION_MASK_OPACITY) -> QImage:
+    """A painted region mask (HxW uint8) as a translucent overlay image in the region's colour."""
+    rgba = np.empty(mask.shape + (4,), np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2] = color.red(), color.green(), color.blue()
+    rgba[..., 3] = (mask.astype(np.uint16) * int(opacity * 256) >> 8).astype(np.uint8)
+    return array_to_qimage(rgba)
 
 
 class FrameBadge(QGraphicsItem):
@@ -82,6 +101,10 @@ class FrameItem(QGraphicsItem):
         self._previews: dict[int, tuple[QRectF, QImage]] = {}
         self._staged: QImage | None = None
         self._staged_rect = QRectF()
+        self.selected_region = ""  # id of the region the tools act on
+        # A region being painted: drawn from this mask instead of its stored one (or added, while new).
+        self._live_region: tuple[Region, QImage] | None = None
+        self._overlays: dict[str, tuple[str, int, QImage]] = {}  # id -> (mask_png, colour index, image)
         self.badge = FrameBadge(self)
         self.set_frame(frame)
 
@@ -90,6 +113,8 @@ class FrameItem(QGraphicsItem):
         if (frame.w, frame.h) != (self.frame.w, self.frame.h):
             self.prepareGeometryChange()
         self.frame = frame
+        ids = {r.id for r in frame.regions}
+        self._overlays = {k: v for k, v in self._overlays.items() if k in ids}
         self.setPos(frame.x, frame.y)
         self._refresh_title()
         self.update()
@@ -99,6 +124,22 @@ class FrameItem(QGraphicsItem):
         self.setZValue(11 if selected else 10)
         self.update()
         self.badge.update()
+
+    def set_selected_region(self, region_id: str) -> None:
+        if region_id != self.selected_region:
+            self.selected_region = region_id
+            self.update()
+
+    def set_live_region(self, region: Region | None, mask: np.ndarray | None = None) -> None:
+        """Show ``region`` painted with ``mask`` while a stroke is in progress (None: stop)."""
+        if region is None or mask is None:
+            self._live_region = None
+        else:
+            index = next(
+                (i for i, r in enumerate(self.frame.regions) if r.id == region.id), len(self.frame.regions)
+            )
+            self._live_region = (region, region_overlay(mask, region_color(index)))
+        self.update()
 
     def set_mode_label(self, label: str) -> None:
         self.mode_label = label
@@ -169,16 +210,55 @@ class FrameItem(QGraphicsItem):
             self._paint_handles(painter, inner)
 
     def _paint_regions(self, painter: QPainter) -> None:
-        """Each visible region's box, dotted, with the start of its prompt."""
-        for i, region in enumerate(self.frame.visible_regions()):
-            color = REGION_COLORS[i % len(REGION_COLORS)]
-            pen = QPen(color, 1, Qt.PenStyle.DotLine)
+        """Each visible region: its painted mask as a translucent overlay in its colour (a plain box
+        faintly filled), its box dotted (solid for the selected one), and the start of its prompt."""
+        inner = QRectF(0, 0, self.frame.w, self.frame.h)
+        live = self._live_region
+        regions = list(self.frame.regions)
+        if live is not None and all(r.id != live[0].id for r in regions):
+            regions.append(live[0])  # a region being painted into existence
+        painter.save()
+        painter.setClipRect(inner)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        for i, region in enumerate(regions):
+            if not region.visible:
+                continue
+            color = region_color(i)
+            box = QRectF(*region.rect)
+            overlay = live[1] if live is not None and live[0].id == region.id else self._overlay(region, i)
+            if overlay is not None:
+                painter.drawImage(box, overlay)
+            else:
+                fill = QColor(color)
+                fill.setAlphaF(REGION_BOX_OPACITY)
+                painter.fillRect(box, fill)
+            selected = region.id == self.selected_region
+            pen = QPen(
+                color, 2 if selected else 1, Qt.PenStyle.SolidLine if selected else Qt.PenStyle.DotLine
+            )
             pen.setCosmetic(True)
             painter.setPen(pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            box = QRectF(*region.rect).intersected(QRectF(0, 0, self.frame.w, self.frame.h))
             painter.drawRect(box)
             painter.drawText(box.adjusted(3, 2, -3, -2), Qt.AlignmentFlag.AlignLeft, region.prompt[:40])
+        painter.restore()
+
+    def _overlay(self, region: Region, index: int) -> QImage | None:
+        """The overlay image of a painted region, decoded once per mask and colour."""
+        if not region.mask_png:
+            return None
+        cached = self._overlays.get(region.id)
+        if cached is not None and cached[0] == region.mask_png and cached[1] == index:
+            return cached[2]
+        try:
+            mask = region.mask()
+        except ValueError:
+            return None  # a damaged mask shows as its box; the request says what is wrong
+        if mask is None:
+            return None
+        image = region_overlay(mask, region_color(index))
+        self._overlays[region.id] = (region.mask_png, index, image)
+        return image
 
     def _paint_handles(self, painter: QPainter, inner: QRectF) -> None:
         scale = painter.worldTransform().m11() or 1.0

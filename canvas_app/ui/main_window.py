@@ -33,16 +33,11 @@ from canvas_app.ui.brush_panel import BrushPanel
 from canvas_app.ui.document_io import Dialogs, DocumentIO, QtDialogs
 from canvas_app.ui.error_banner import ErrorBanner
 from canvas_app.ui.frame_panel import FramePanel
-from canvas_app.ui.image_import import (
-    IMAGE_SUFFIXES,
-    ImportError_,
-    PlaceTool,
-    load_image_file,
-    restore_frame,
-)
+from canvas_app.ui.image_import import IMAGE_SUFFIXES, ImportError_, PlaceTool, load_image_file, restore_frame
 from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.qimage import qimage_to_array
+from canvas_app.ui.region_tool import bind_region_actions
 from canvas_app.ui.server_models import ServerModels
 from canvas_app.ui.settings import (
     DEFAULT_PREVIEW_S,
@@ -171,6 +166,8 @@ class MainWindow(QMainWindow):
         self.frame_panel.add_model_file.connect(self.add_model_file)
         self.frame_panel.add_model_folder.connect(self.add_model_folder)
         self.patch_list.reroll_requested.connect(self.reroll)
+        self.ws.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        bind_region_actions(self.ws, self.tool_actions)
         self.worker.engine_ready.connect(lambda dev: self.engine_label.setText(f"Engine: {dev}"))
         self.worker.engine_error.connect(self.show_error)
         self.worker.engine_error.connect(lambda _m: self.engine_label.setText("Engine: unavailable"))

@@ -5,7 +5,7 @@ list follows the document, so undo and redo show at once."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from canvas_app.core import limits
 from canvas_app.core.frames import SNAP, PromptFrame, snap
 from canvas_app.core.regions import Region
+from canvas_app.ui.frame_item import region_color
 from canvas_app.ui.workspace import Workspace
 
 HINT = "Regions: parts of the frame with their own prompt; the frame's prompt is the background."
@@ -31,6 +32,7 @@ class RegionList(QWidget):
         super().__init__()
         self.ws = ws
         self._loading = False
+        self._shown_frame = ""  # the frame whose regions the list shows
         # The list follows the document after the event that changed it has returned (a refresh
         # inside a spin box's or an item's own signal would delete what is emitting).
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
@@ -96,6 +98,7 @@ class RegionList(QWidget):
         for spin in self.box:
             spin.valueChanged.connect(self._box_edited)
         ws.selection_changed.connect(lambda _id: self.refresh())
+        ws.region_selected.connect(self._region_selected)
         ws.scene.relay.frame_changed.connect(self._frame_changed)
         self.refresh()
 
@@ -112,20 +115,31 @@ class RegionList(QWidget):
         return frame.regions[row]
 
     def refresh(self, keep: str | None = None) -> None:
-        """Show the selected frame's regions, keeping the current one (or ``keep``) selected."""
+        """Show the selected frame's regions, keeping the current one (or ``keep``) selected. On the
+        same frame with no region selected (the artist clicked beside them), none stays selected."""
         frame = self.frame
-        keep = keep or (self.current.id if self.current is not None else None)
+        same_frame = frame is not None and frame.id == self._shown_frame
+        current = self.current if same_frame else None
+        keep = keep or (current.id if current is not None else None)
+        none_chosen = same_frame and current is None
+        self._shown_frame = frame.id if frame is not None else ""
         self._loading = True
         try:
             self.list.clear()
-            for region in frame.regions if frame is not None else ():
+            for i, region in enumerate(frame.regions if frame is not None else ()):
                 item = QListWidgetItem(region.prompt or "(no prompt)")
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if region.visible else Qt.CheckState.Unchecked)
                 item.setToolTip("Unchecked: hidden (not generated)")
+                swatch = QPixmap(12, 12)
+                swatch.fill(region_color(i))  # the colour it has on the canvas
+                item.setIcon(QIcon(swatch))
                 self.list.addItem(item)
             ids = [r.id for r in frame.regions] if frame is not None else []
-            self.list.setCurrentRow(ids.index(keep) if keep in ids else (0 if ids else -1))
+            if keep in ids:
+                self.list.setCurrentRow(ids.index(keep))
+            else:
+                self.list.setCurrentRow(0 if ids and not none_chosen else -1)
         finally:
             self._loading = False
         self.add_action.setEnabled(frame is not None and len(frame.regions) < limits.MAX_REGIONS)
@@ -133,6 +147,7 @@ class RegionList(QWidget):
 
     def _show_current(self) -> None:
         region = self.current
+        rebuilding = self._loading  # the list is being refilled: its rows say nothing yet
         self._loading = True
         try:
             self.prompt.setText(region.prompt if region else "")
@@ -143,10 +158,24 @@ class RegionList(QWidget):
             self._loading = False
         for widget in (self.prompt, self.negative, *self.box):
             widget.setEnabled(region is not None)
+        if not rebuilding and (region.id if region is not None else "") != self.ws.selected_region_id:
+            # The canvas follows the list: the region tools act on the region shown here.
+            self.ws.select_region(region.id if region is not None else "")
         row, count = self.list.currentRow(), self.list.count()
         self.delete_action.setEnabled(region is not None)
         self.up_action.setEnabled(region is not None and row > 0)
         self.down_action.setEnabled(region is not None and row < count - 1)
+
+    def _region_selected(self, region_id: str, edit: bool) -> None:
+        """A region picked (or drawn) on the canvas: show it, and with ``edit`` focus its prompt."""
+        current = self.current
+        if region_id and (current is None or current.id != region_id):
+            self.refresh(keep=region_id)
+        elif not region_id and current is not None:
+            self.list.setCurrentRow(-1)
+        if edit and self.current is not None:
+            self.prompt.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.prompt.selectAll()
 
     def _frame_changed(self, frame_id: str) -> None:
         if frame_id == self.ws.selected_frame_id:
@@ -161,8 +190,7 @@ class RegionList(QWidget):
         w, h = max(SNAP, snap(frame.w / 2)), max(SNAP, snap(frame.h / 2))
         region = Region(snap((frame.w - w) / 2), snap((frame.h - h) / 2), w, h)
         self.ws.doc.add_region(frame.id, region)
-        self.refresh(keep=region.id)
-        self.prompt.setFocus()
+        self.ws.select_region(region.id, edit=True)
 
     def delete_region(self) -> None:
         frame, region = self.frame, self.current

@@ -6,7 +6,7 @@ a window.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from PySide6.QtCore import QRectF, Qt
@@ -20,6 +20,43 @@ from canvas_app.ui.workspace import Workspace
 
 HANDLE_TOLERANCE_PX = 7
 MIN_FRAME = 8
+
+
+def frame_at(frames: Iterable[PromptFrame], x: float, y: float) -> PromptFrame | None:
+    """The topmost (last drawn) of ``frames`` under canvas point (x, y)."""
+    for frame in reversed(list(frames)):
+        if frame.x <= x < frame.x + frame.w and frame.y <= y < frame.y + frame.h:
+            return frame
+    return None
+
+
+def edges_at(rect: tuple[float, float, float, float], x: float, y: float, tol: float) -> str:
+    """Which edges of ``rect`` (x, y, w, h) are within ``tol`` of (x, y): e.g. "l", "tr", "" for none."""
+    x0, y0, x1, y1 = rect[0], rect[1], rect[0] + rect[2], rect[1] + rect[3]
+    if not (x0 - tol <= x <= x1 + tol and y0 - tol <= y <= y1 + tol):
+        return ""
+    edges = ""
+    if abs(y - y0) <= tol:
+        edges += "t"
+    elif abs(y - y1) <= tol:
+        edges += "b"
+    if abs(x - x0) <= tol:
+        edges += "l"
+    elif abs(x - x1) <= tol:
+        edges += "r"
+    return edges
+
+
+EDGE_CURSORS = {
+    "l": Qt.CursorShape.SizeHorCursor,
+    "r": Qt.CursorShape.SizeHorCursor,
+    "t": Qt.CursorShape.SizeVerCursor,
+    "b": Qt.CursorShape.SizeVerCursor,
+    "tl": Qt.CursorShape.SizeFDiagCursor,
+    "br": Qt.CursorShape.SizeFDiagCursor,
+    "tr": Qt.CursorShape.SizeBDiagCursor,
+    "bl": Qt.CursorShape.SizeBDiagCursor,
+}
 
 
 class Tool:
@@ -179,30 +216,14 @@ class FrameTool(Tool):
 
     # -- hit testing -----------------------------------------------------------------------------
     def frame_at(self, x: float, y: float) -> PromptFrame | None:
-        for frame in reversed(list(self.ws.doc.frames.values())):
-            if frame.x <= x < frame.x + frame.w and frame.y <= y < frame.y + frame.h:
-                return frame
-        return None
+        return frame_at(self.ws.doc.frames.values(), x, y)
 
     def handle_at(self, x: float, y: float) -> str:
         """Which edges of the selected frame are under (x, y): e.g. "l", "tr", "" for none."""
         frame = self.ws.doc.frames.get(self.ws.selected_frame_id)
         if frame is None:
             return ""
-        tol = HANDLE_TOLERANCE_PX / max(self.ws.view.zoom, 1e-6)
-        x0, y0, x1, y1 = frame.x, frame.y, frame.x + frame.w, frame.y + frame.h
-        if not (x0 - tol <= x <= x1 + tol and y0 - tol <= y <= y1 + tol):
-            return ""
-        edges = ""
-        if abs(y - y0) <= tol:
-            edges += "t"
-        elif abs(y - y1) <= tol:
-            edges += "b"
-        if abs(x - x0) <= tol:
-            edges += "l"
-        elif abs(x - x1) <= tol:
-            edges += "r"
-        return edges
+        return edges_at(frame.rect, x, y, HANDLE_TOLERANCE_PX / max(self.ws.view.zoom, 1e-6))
 
     # -- interaction -----------------------------------------------------------------------------
     def press(self, event: PointerEvent) -> ToolDrag | None:
@@ -283,17 +304,7 @@ class FrameTool(Tool):
                 self.ws.select_frame("")
 
     def hover(self, event: PointerEvent) -> None:
-        edges = self.handle_at(event.x, event.y)
-        shape = {
-            "l": Qt.CursorShape.SizeHorCursor,
-            "r": Qt.CursorShape.SizeHorCursor,
-            "t": Qt.CursorShape.SizeVerCursor,
-            "b": Qt.CursorShape.SizeVerCursor,
-            "tl": Qt.CursorShape.SizeFDiagCursor,
-            "br": Qt.CursorShape.SizeFDiagCursor,
-            "tr": Qt.CursorShape.SizeBDiagCursor,
-            "bl": Qt.CursorShape.SizeBDiagCursor,
-        }.get(edges)
+        shape = EDGE_CURSORS.get(self.handle_at(event.x, event.y))
         if shape is None:
             shape = (
                 Qt.CursorShape.SizeAllCursor
@@ -319,6 +330,11 @@ TOOL_CLASSES: tuple[type[Tool], ...] = (
 
 def install_tools(ws: Workspace) -> dict[str, Tool]:
     """Create one of each tool for ``ws`` and make the frame tool active."""
-    ws.tools = {cls.name: cls(ws) for cls in TOOL_CLASSES}
+    # Imported here: the region tools build on the classes above (a top-level import would be circular).
+    from canvas_app.ui.region_tool import REGION_TOOL_CLASSES
+
+    after_frame = TOOL_CLASSES.index(FrameTool) + 1
+    classes = (*TOOL_CLASSES[:after_frame], *REGION_TOOL_CLASSES, *TOOL_CLASSES[after_frame:])
+    ws.tools = {cls.name: cls(ws) for cls in classes}
     ws.set_tool("frame")
     return ws.tools

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from canvas_app.core.brush import BrushSettings
 from canvas_app.core.document import Document
 from canvas_app.core.frames import ViewState
+from canvas_app.core.regions import Region
 from canvas_app.ui import refcount_guard
 from canvas_app.ui.canvas_view import CanvasView
 from canvas_app.ui.scene import CanvasScene
@@ -29,6 +30,10 @@ class Workspace(QObject):
     brush_changed = Signal(str)  # family
     color_changed = Signal(tuple)
     tool_changed = Signal(str)
+    # The selected region of the selected frame ("" for none) and whether its prompt should take the
+    # focus (a region just drawn on the canvas: the artist types its prompt at once).
+    region_selected = Signal(str, bool)
+    message = Signal(str)  # a short notice for the status bar (why a tool did nothing)
 
     def __init__(self, doc: Document | None = None) -> None:
         super().__init__()
@@ -37,6 +42,7 @@ class Workspace(QObject):
         self.scene = CanvasScene(self.doc)
         self.view = CanvasView(self.scene)
         self.selected_frame_id = ""
+        self.selected_region_id = ""
         self.brushes: dict[str, BrushSettings] = {
             "mask": BrushSettings(size=48, hardness=0.7, opacity=1.0),
             "paint": BrushSettings(size=16, hardness=0.9, opacity=1.0),
@@ -88,12 +94,31 @@ class Workspace(QObject):
         old = self.scene.frame_items.get(self.selected_frame_id)
         if old is not None:
             old.set_selected(False)
+            old.set_selected_region("")
         self.selected_frame_id = frame_id
+        self.selected_region_id = ""
         self.doc.view.active_frame = frame_id or None
         new = self.scene.frame_items.get(frame_id)
         if new is not None:
             new.set_selected(True)
         self.selection_changed.emit(frame_id)
+
+    @property
+    def selected_region(self) -> Region | None:
+        frame = self.doc.frames.get(self.selected_frame_id)
+        if frame is None:
+            return None
+        return next((r for r in frame.regions if r.id == self.selected_region_id), None)
+
+    def select_region(self, region_id: str, edit: bool = False) -> None:
+        """Select a region of the selected frame ("" for none); ``edit``: its prompt takes the focus."""
+        changed = region_id != self.selected_region_id
+        self.selected_region_id = region_id
+        item = self.scene.frame_items.get(self.selected_frame_id)
+        if item is not None:
+            item.set_selected_region(region_id)
+        if changed or edit:
+            self.region_selected.emit(region_id, edit)
 
     def _on_frame_removed(self, frame_id: str) -> None:
         if frame_id == self.selected_frame_id:
