@@ -6,6 +6,8 @@ candidate), never document state.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPen
@@ -28,6 +30,59 @@ REGION_BOX_OPACITY = 0.12
 
 def region_color(index: int) -> QColor:
     return REGION_COLORS[index % len(REGION_COLORS)]
+
+
+# Mask values below this count as unpainted for outlines and for grabbing a region with the mouse
+# (the soft rim of a dab is too faint to aim at).
+PAINTED = 32
+
+
+@lru_cache(maxsize=64)
+def _decoded_mask(mask_png: str) -> np.ndarray | None:
+    try:
+        mask = Region(mask_png=mask_png).mask()
+    except ValueError:
+        return None  # a damaged mask shows as its box; the request says what is wrong
+    if mask is not None:
+        mask.flags.writeable = False
+    return mask
+
+
+def region_mask(region: Region) -> np.ndarray | None:
+    """A region's painted mask (read-only, decoded once per mask), or None for a plain box."""
+    return _decoded_mask(region.mask_png) if region.mask_png else None
+
+
+def painted_rect(region: Region, mask: np.ndarray | None = None) -> QRectF | None:
+    """Frame-relative rectangle around what is painted in a region (its box for a plain box);
+    None when nothing is."""
+    mask = region_mask(region) if mask is None else mask
+    if mask is None:
+        return QRectF(*region.rect)
+    rows = np.flatnonzero(mask.max(axis=1) >= PAINTED)
+    cols = np.flatnonzero(mask.max(axis=0) >= PAINTED)
+    if not rows.size:
+        return None
+    sx, sy = region.w / mask.shape[1], region.h / mask.shape[0]
+    return QRectF(
+        region.x + cols[0] * sx,
+        region.y + rows[0] * sy,
+        (cols[-1] + 1 - cols[0]) * sx,
+        (rows[-1] + 1 - rows[0]) * sy,
+    )
+
+
+def region_covers(region: Region, rx: float, ry: float) -> bool:
+    """Whether frame-relative point (rx, ry) is in a region: in its box, and on its paint if painted."""
+    if not (region.x <= rx < region.x + region.w and region.y <= ry < region.y + region.h):
+        return False
+    mask = region_mask(region)
+    if mask is None:
+        return True
+    mh, mw = mask.shape
+    row = min(int((ry - region.y) * mh / region.h), mh - 1)
+    col = min(int((rx - region.x) * mw / region.w), mw - 1)
+    return bool(mask[row, col] >= PAINTED)
 
 
 def region_overlay(mask: np.ndarray, color: QColor, opacity: float = REGION_MASK_OPACITY) -> QImage:
@@ -103,7 +158,7 @@ class FrameItem(QGraphicsItem):
         self._staged_rect = QRectF()
         self.selected_region = ""  # id of the region the tools act on
         # A region being painted: drawn from this mask instead of its stored one (or added, while new).
-        self._live_region: tuple[Region, QImage] | None = None
+        self._live_region: tuple[Region, QImage, QRectF | None] | None = None
         self._overlays: dict[str, tuple[str, int, QImage]] = {}  # id -> (mask_png, colour index, image)
         self.badge = FrameBadge(self)
         self.set_frame(frame)
@@ -210,8 +265,9 @@ class FrameItem(QGraphicsItem):
             self._paint_handles(painter, inner)
 
     def _paint_regions(self, painter: QPainter) -> None:
-        """Each visible region: its painted mask as a translucent overlay in its colour (a plain box
-        faintly filled), its box dotted (solid for the selected one), and the start of its prompt."""
+        """Each visible region: a painted mask as a translucent overlay in its colour, outlined around
+        its paint; a plain box faintly filled and outlined. Dotted, solid for the selected one, with
+        the start of its prompt on a dark label."""
         inner = QRectF(0, 0, self.frame.w, self.frame.h)
         live = self._live_region
         regions = list(self.frame.regions)
@@ -225,13 +281,18 @@ class FrameItem(QGraphicsItem):
                 continue
             color = region_color(i)
             box = QRectF(*region.rect)
-            overlay = live[1] if live is not None and live[0].id == region.id else self._overlay(region, i)
+            if live is not None and live[0].id == region.id:
+                overlay, outline = live[1], live[2]
+            else:
+                overlay, outline = self._overlay(region, i), painted_rect(region)
             if overlay is not None:
                 painter.drawImage(box, overlay)
             else:
                 fill = QColor(color)
                 fill.setAlphaF(REGION_BOX_OPACITY)
                 painter.fillRect(box, fill)
+            if outline is None:
+                continue  # a mask with nothing painted (yet)
             selected = region.id == self.selected_region
             pen = QPen(
                 color, 2 if selected else 1, Qt.PenStyle.SolidLine if selected else Qt.PenStyle.DotLine
@@ -239,23 +300,30 @@ class FrameItem(QGraphicsItem):
             pen.setCosmetic(True)
             painter.setPen(pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(box)
-            painter.drawText(box.adjusted(3, 2, -3, -2), Qt.AlignmentFlag.AlignLeft, region.prompt[:40])
+            painter.drawRect(outline)
+            # A painted region's label sits above its paint (where there is room) to leave the paint seen.
+            above = overlay is not None
+            self._paint_label(painter, outline, region.prompt[:40] or "(no prompt)", color, above)
         painter.restore()
 
+    @staticmethod
+    def _paint_label(painter: QPainter, rect: QRectF, text: str, color: QColor, above: bool) -> None:
+        metrics = painter.fontMetrics()
+        w, h = metrics.horizontalAdvance(text) + 8, metrics.height() + 2
+        top = rect.top() - h - 1 if above and rect.top() - h - 1 >= 0 else rect.top() + 2
+        label = QRectF(rect.left() + 2, top, w, h)
+        painter.fillRect(label, QColor(20, 20, 24, 170))  # readable over any picture
+        painter.setPen(color)
+        painter.drawText(label, Qt.AlignmentFlag.AlignCenter, text)
+
     def _overlay(self, region: Region, index: int) -> QImage | None:
-        """The overlay image of a painted region, decoded once per mask and colour."""
-        if not region.mask_png:
+        """The overlay image of a painted region, built once per mask and colour."""
+        mask = region_mask(region)
+        if mask is None:
             return None
         cached = self._overlays.get(region.id)
         if cached is not None and cached[0] == region.mask_png and cached[1] == index:
             return cached[2]
-        try:
-            mask = region.mask()
-        except ValueError:
-            return None  # a damaged mask shows as its box; the request says what is wrong
-        if mask is None:
-            return None
         image = region_overlay(mask, region_color(index))
         self._overlays[region.id] = (region.mask_png, index, image)
         return image

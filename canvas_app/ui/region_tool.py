@@ -2,8 +2,8 @@
 Diffusion or InvokeAI).
 
 - The Region tool (R): drag inside a frame to draw a new box region (snapped like frames); drag a
-  region to move it, its edges or corners to resize it; a click on an empty part of the frame selects
-  no region. A drawn region is selected in the frame panel with its prompt field focused.
+  region (a painted one by its paint) to move it, a box's edges or corners to resize it; a click on
+  an empty part of the frame selects no region. A drawn region is selected in the frame panel with its prompt field focused.
 - The Region brush (Shift+R): paints the selected region's mask with the mask brush's settings (the
   right button erases); with no region selected, a stroke paints a new region over the whole frame.
 
@@ -27,6 +27,7 @@ from canvas_app.core.frames import SNAP, PromptFrame, snap
 from canvas_app.core.raster import TiledRaster
 from canvas_app.core.regions import Region, encode_mask
 from canvas_app.ui.canvas_view import PointerEvent, ToolDrag
+from canvas_app.ui.frame_item import region_covers
 from canvas_app.ui.tools import EDGE_CURSORS, HANDLE_TOLERANCE_PX, Tool, edges_at, frame_at
 from canvas_app.ui.workspace import Workspace
 
@@ -82,22 +83,19 @@ class RegionTool(_RegionToolBase):
 
     # -- hit testing -----------------------------------------------------------------------------
     def region_at(self, frame: PromptFrame, x: float, y: float) -> Region | None:
-        """The topmost visible region of ``frame`` under canvas point (x, y) (later regions win)."""
-        rx, ry = x - frame.x, y - frame.y
+        """The topmost visible region of ``frame`` under canvas point (x, y) (later regions win); a
+        painted region only where it is painted, so boxes can still be drawn beside the paint."""
         for region in reversed(frame.regions):
-            if (
-                region.visible
-                and region.x <= rx < region.x + region.w
-                and region.y <= ry < region.y + region.h
-            ):
+            if region.visible and region_covers(region, x - frame.x, y - frame.y):
                 return region
         return None
 
     def handle_at(self, x: float, y: float) -> tuple[PromptFrame | None, Region | None, str]:
-        """The selected region's edges under (x, y), with its frame: (frame, region, "tl") or "" edges."""
+        """The selected box region's edges under (x, y), with its frame: (frame, region, "tl") or ""
+        edges. A painted region has no handles: stretching a painting is no way to reshape it."""
         frame = self.ws.doc.frames.get(self.ws.selected_frame_id)
         region = self.ws.selected_region
-        if frame is None or region is None or not region.visible:
+        if frame is None or region is None or not region.visible or region.mask_png:
             return None, None, ""
         rect = (frame.x + region.x, frame.y + region.y, region.w, region.h)
         return frame, region, edges_at(rect, x, y, self.tolerance)

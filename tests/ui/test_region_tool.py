@@ -202,6 +202,17 @@ def test_paint_region_masks_show_them_and_undo(qtbot, window):
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
     assert window.ws.tool_name == "region_brush"  # the "r"s typed picked no tool
     assert [r.prompt for r in regions(window)] == ["a yellow sun", "green grass"]
+    # The new region covers the frame, but the Region tool grabs it only by its paint: a click on
+    # the paint selects it, a drag beside the paint draws another box.
+    window.tool_actions["region"].trigger()
+    mouse_drag(qtbot, window, [(40, 40)])
+    assert window.ws.selected_region_id == ""
+    mouse_drag(qtbot, window, [(40, 100)])
+    assert window.ws.selected_region_id == grass.id
+    assert window.ws.tools["region"].handle_at(0, 0)[2] == ""  # no stretching a painting by its box
+    mouse_drag(qtbot, window, [(64, 16), (112, 64)])
+    assert [r.rect for r in regions(window)][2] == (64, 16, 48, 48)
+    window.undo_action.trigger()
     # Its own colour, where it was painted.
     second = REGION_COLORS[1]
     qtbot.waitUntil(lambda: screen_px(window, 40, 100).green() > screen_px(window, 40, 30).green() + 20)
