@@ -215,6 +215,8 @@ class RegionBrushTool(_RegionToolBase):
         return self._stroke(frame, region, event)
 
     def _stroke(self, frame: PromptFrame, region: Region, first: PointerEvent) -> ToolDrag:
+        # A region deleted (or undone) during the stroke stays gone: only a new one is added at the end.
+        new = all(r.id != region.id for r in frame.regions)
         # 1. The mask as stored (or empty, for a plain box or a new region): strokes paint its grid.
         stored = region.mask()
         if stored is None:
@@ -246,16 +248,18 @@ class RegionBrushTool(_RegionToolBase):
         finally:
             if item is not None:
                 item.set_live_region(None)
-            self._commit(frame.id, region, stored, raster.read(0, 0, mw, mh))
+            self._commit(frame.id, region, new, stored, raster.read(0, 0, mw, mh))
 
-    def _commit(self, frame_id: str, region: Region, before: np.ndarray, after: np.ndarray) -> None:
+    def _commit(
+        self, frame_id: str, region: Region, new: bool, before: np.ndarray, after: np.ndarray
+    ) -> None:
         frame = self.ws.doc.frames.get(frame_id)
         if frame is None or np.array_equal(before, after):
             return
         exists = any(r.id == region.id for r in frame.regions)
-        if exists:
+        if exists and not new:
             self.ws.doc.update_region(frame_id, region.id, "Paint region", mask_png=encode_mask(after))
-        elif after.any() and len(frame.regions) < limits.MAX_REGIONS:
+        elif new and not exists and after.any() and len(frame.regions) < limits.MAX_REGIONS:
             self.ws.doc.add_region(frame_id, region.with_changes(mask_png=encode_mask(after)))
             self.ws.select_region(region.id, edit=True)
 

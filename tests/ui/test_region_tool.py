@@ -217,3 +217,19 @@ def test_paint_region_masks_show_them_and_undo(qtbot, window):
     second = REGION_COLORS[1]
     qtbot.waitUntil(lambda: screen_px(window, 40, 100).green() > screen_px(window, 40, 30).green() + 20)
     assert second.green() > second.red()
+
+
+def test_a_region_deleted_during_a_stroke_stays_deleted(qtbot, window):
+    from canvas_app.ui.canvas_view import PointerEvent
+
+    make_frame(qtbot, window)
+    window.tool_actions["region"].trigger()
+    mouse_drag(qtbot, window, [(0, 0), (128, 128)])
+    (region,) = regions(window)
+    window.tool_actions["region_brush"].trigger()
+    stroke = window.ws.tools["region_brush"].press(PointerEvent(20, 20))
+    next(stroke)
+    stroke.send(PointerEvent(60, 60))
+    window.ws.doc.remove_region(window.ws.selected_frame_id, region.id)
+    stroke.close()
+    assert regions(window) == ()
