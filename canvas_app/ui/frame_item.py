@@ -193,7 +193,8 @@ class FrameItem(QGraphicsItem):
             index = next(
                 (i for i, r in enumerate(self.frame.regions) if r.id == region.id), len(self.frame.regions)
             )
-            self._live_region = (region, region_overlay(mask, region_color(index)))
+            overlay = region_overlay(mask, region_color(index))
+            self._live_region = (region, overlay, painted_rect(region, mask))
         self.update()
 
     def set_mode_label(self, label: str) -> None:
@@ -281,6 +282,7 @@ class FrameItem(QGraphicsItem):
                 continue
             color = region_color(i)
             box = QRectF(*region.rect)
+            overlay: QImage | None
             if live is not None and live[0].id == region.id:
                 overlay, outline = live[1], live[2]
             else:

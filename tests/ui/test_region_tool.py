@@ -167,6 +167,16 @@ def test_paint_region_masks_show_them_and_undo(qtbot, window):
     qtbot.waitUntil(lambda: tinted(screen_px(window, 190, 64)))
     assert not tinted(screen_px(window, 190, 112)) and not tinted(screen_px(window, 60, 64))
 
+    # While a stroke is under way the screen shows it already (and nothing is written yet).
+    view = window.ws.view
+    qtbot.mousePress(view.viewport(), LEFT, pos=view.mapFromScene(QPointF(150, 100)))
+    qtbot.mouseMove(view.viewport(), pos=view.mapFromScene(QPointF(200, 100)))
+    assert tinted(screen_px(window, 190, 100))
+    assert regions(window)[0].mask()[100, 190 - 128] == 0
+    qtbot.mouseRelease(view.viewport(), LEFT, pos=view.mapFromScene(QPointF(200, 100)))
+    assert regions(window)[0].mask()[100, 190 - 128] == 255
+    window.undo_action.trigger()
+
     # The right button erases, one step; undo brings the paint back.
     mouse_drag(qtbot, window, [(180, 64), (200, 64)], button=RIGHT)
     assert regions(window)[0].mask()[64, 190 - 128] == 0
