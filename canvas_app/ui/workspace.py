@@ -123,6 +123,7 @@ class Workspace(QObject):
     def _on_frame_removed(self, frame_id: str) -> None:
         if frame_id == self.selected_frame_id:
             self.selected_frame_id = ""
+            self.selected_region_id = ""
             self.doc.view.active_frame = None
             self.selection_changed.emit("")
 
