@@ -125,7 +125,8 @@ def ring_steps(
 @dataclass(frozen=True, eq=False)
 class SeamCheck:
     """The seam check of one result over a window of the canvas at ``origin``: per segment, the step
-    in the result (``after``), the original's (``before``; NaN where unknown) and the verdict."""
+    in the result (``after``), the original's (``before``) and the verdict; NaN where a ring has
+    too little content to measure (such a segment is never flagged)."""
 
     origin: tuple[int, int]
     geometry: SeamGeometry
@@ -193,9 +194,10 @@ def check_seam(
     # same distance, outside ring against the one beyond it.
     beyond = ring_steps(geometry, before, "outer", "far")
     baseline = np.where(np.isnan(across), beyond, across)
+    # Unknown on either side (empty canvas, the image's edge): not a seam anyone can point at.
     with np.errstate(invalid="ignore"):
-        flagged = (steps_after - np.nan_to_num(baseline, nan=0.0)) > threshold
-    flagged &= ~np.isnan(steps_after)
+        flagged = (steps_after - baseline) > threshold
+    flagged &= ~np.isnan(steps_after) & ~np.isnan(baseline)
     return SeamCheck(origin, geometry, baseline, steps_after, flagged, threshold)
 
 
