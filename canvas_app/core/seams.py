@@ -96,15 +96,15 @@ def seam_geometry(regen: np.ndarray, gap: int, segment_px: int = SEGMENT_PX) -> 
     )
 
 
-def _ring_means(geometry: SeamGeometry, lab: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per segment: the mean Lab colour over ``ring`` and the pixel count."""
+def _ring_means(geometry: SeamGeometry, image: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment: the mean Lab colour of ``image`` over ``ring`` and the pixel count."""
     n = len(geometry.segments)
+    ring = ring & (geometry.nearest >= 0)
     labels = geometry.nearest[ring]
-    keep = labels >= 0
-    labels, colours = labels[keep], lab[ring][keep]
+    lab = srgb_to_lab(image[ring][:, :3])  # only the ring's pixels: a large frame stays cheap
     count = np.bincount(labels, minlength=n).astype(np.float64)
-    sums = np.stack([np.bincount(labels, colours[:, c], minlength=n) for c in range(3)], -1)
-    return sums / np.maximum(count, 1)[:, None], count
+    sums = np.stack([np.bincount(labels, lab[:, c], minlength=n) for c in range(3)], -1)
+    return sums.reshape(n, 3) / np.maximum(count, 1)[:, None], count
 
 
 def ring_steps(
@@ -115,9 +115,8 @@ def ring_steps(
     if image.shape[:2] != geometry.shape:
         raise ValueError(f"image {image.shape[:2]} does not match the geometry's {geometry.shape}")
     valid = ~empty_pixels(image)
-    lab = srgb_to_lab(image[..., :3])
-    a, na = _ring_means(geometry, lab, getattr(geometry, first) & valid)
-    b, nb = _ring_means(geometry, lab, getattr(geometry, second) & valid)
+    a, na = _ring_means(geometry, image, getattr(geometry, first) & valid)
+    b, nb = _ring_means(geometry, image, getattr(geometry, second) & valid)
     steps = ciede2000(a, b) if len(a) else np.zeros(0)
     return np.where((na >= MIN_RING_PX) & (nb >= MIN_RING_PX), steps, np.nan)
 
