@@ -3,7 +3,9 @@
 Run from the repository root: ``python -m bench.seams PHOTO_DIR [PHOTO_DIR ...]`` (JPEG/PNG photos,
 e.g. Debian's wallpapers; not shipped). Options: ``--photos N`` (default 8), ``--inpaints 2`` per
 photo, ``--steps 8``, ``--strengths 0.5`` (comma separated: the repair is run at each),
-``--offset`` (also paste each photo's own pixels with a colour offset: a seam by construction),
+``--kind offset`` (instead of the model's result, the photo's own pixels with a colour offset: a seam
+by construction), ``--result-strength 0.75`` (the inpaint's; low values keep the photo: near-seamless
+results, where a flag is likely one a person would not see),
 ``--grid docs/images/seams.png``, ``--device cpu``.
 
 Each photo is scaled to 256x192 and put on an empty canvas. Each case is a fresh document: a 64 px
@@ -100,7 +102,7 @@ def run_case(engine: Any, photo: np.ndarray, case: int, args: argparse.Namespace
     frame = doc.add_frame(x=fx, y=fy, w=FRAME, h=FRAME, prompt=PROMPT, steps=args.steps, model="builtin")
     doc.mask.write(fx, fy, mask_for(case, rng))
     plan = plan_frame(doc, frame, context_padding=PADDING, seed=case)
-    request = plan.request(frame)
+    request = plan.request(frame, strength=args.result_strength)
     if args.kind == "offset":
         # The photo's own pixels, colour-shifted: a seam by construction (colour matching off).
         cx, cy = request.origin
@@ -190,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--strengths", default=str(REPAIR_STRENGTH))
     parser.add_argument("--kind", choices=("model", "offset"), default="model")
+    parser.add_argument(
+        "--result-strength", type=float, default=0.75, help="the inpaint's strength (the frame default)"
+    )
     parser.add_argument("--grid", type=Path, default=None)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = LocalDiffusersEngine(device=args.device, previews=False)
     print(
-        f"{args.kind} results, {len(files)} photos x {args.inpaints}, {args.steps} steps, repair strengths "
+        f"{args.kind} results (strength {args.result_strength}), {len(files)} photos x {args.inpaints}, {args.steps} steps, repair strengths "
         f"{args.strengths}, threshold {SEAM_THRESHOLD}, {engine.describe_device()}"
     )
     print(f"{'photo':26s} case  segs flagged  step orig / result -> repaired (new seam)")

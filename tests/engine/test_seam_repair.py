@@ -59,7 +59,7 @@ def test_repair_seam_with_the_builtin_model_lowers_the_step(engine) -> None:
     assert isinstance(finished, Finished), getattr(finished, "message", finished)
     accept_candidate(doc, frame.id, frame.rect, repair, finished.candidates[0], 2)
     after_repair = doc.image.read(*check.window)
-    assert check.remeasure(after_repair) < check.remeasure(before_repair)
+    assert check.remeasure(after_repair) < check.remeasure(before_repair) - 2  # measured: 19.9 -> 15.5
     # Outside the band's feather nothing moved.
     wx, wy = check.origin
     outside = np.ones(check.geometry.shape, bool)
