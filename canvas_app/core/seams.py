@@ -31,10 +31,11 @@ RING = 4  # px: the width of the rings compared across the boundary
 SEGMENT_PX = 16  # px of boundary per segment: short enough to point at a seam, long enough to average
 MIN_RING_PX = 12  # a segment whose rings have fewer pixels with content is not measured
 # ΔE00 by which a segment's step must exceed the original's to count as a seam. Chosen on photographs
-# (bench/seams.py): below it the flagged cases were hard to see; see docs/benchmarks.md.
+# (bench/seams.py, docs/benchmarks.md): every result flagged at 5 showed a seam a person sees; at 8
+# visible ones were missed; at 3 no further case was flagged.
 SEAM_THRESHOLD = 5.0
 # Strength of the repair pass over the band: redraws the band's colours, keeps its structure.
-REPAIR_STRENGTH = 0.5
+REPAIR_STRENGTH = 0.5  # docs/benchmarks.md: 0.3 left half the step, 0.75 removed no more of it
 
 
 @dataclass(frozen=True, eq=False)
