@@ -17,7 +17,8 @@ Printed per photo and in total:
 
 - pixels changed outside the union of the feathered masks (goal 0);
 - the colour step across the seam: mean CIEDE2000 between the 4-px rings just inside and just
-  outside the edge of each inpaint's written area, and the same rings in the original photo;
+  outside the edge of each inpaint's written area, per boundary segment, and the same rings in the
+  original photo (``core.seams.ring_steps``: the app's own seam check measures the same way);
 - the 1-px colour step across the frame edge where a mask touches it (CIEDE2000 of the pixel pairs
   straddling the edge), in the result and in the original photo.
 """
@@ -36,77 +37,25 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from canvas_app.core.colour import ciede2000, srgb_to_lab  # noqa: E402
 from canvas_app.core.composite import accept_candidate, color_match, feather_alpha  # noqa: E402
 from canvas_app.core.document import Document  # noqa: E402
 from canvas_app.core.frame_plan import EMPTY_ALPHA, plan_frame  # noqa: E402
+from canvas_app.core.seams import ring_steps, seam_geometry  # noqa: E402
 
-PHOTO_W, PHOTO_H, FRAME, PADDING, RING = 256, 192, 64, 32, 4
+PHOTO_W, PHOTO_H, FRAME, PADDING = 256, 192, 64, 32
 
 
 # -- colour ---------------------------------------------------------------------------------------
 def lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb[..., :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    return srgb_to_lab(rgb[..., :3])
 
 
-def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 colour difference of two (..., 3) Lab arrays (kL = kC = kH = 1)."""
-    l1, a1, b1 = np.moveaxis(lab1.astype(np.float64), -1, 0)
-    l2, a2, b2 = np.moveaxis(lab2.astype(np.float64), -1, 0)
-    c1, c2 = np.hypot(a1, b1), np.hypot(a2, b2)
-    cm7 = ((c1 + c2) / 2) ** 7
-    g = 0.5 * (1 - np.sqrt(cm7 / (cm7 + 25.0**7)))
-    a1p, a2p = (1 + g) * a1, (1 + g) * a2
-    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
-    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
-    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
-    dl, dc = l2 - l1, c2p - c1p
-    dh = h2p - h1p
-    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
-    dh = np.where(c1p * c2p == 0, 0, dh)
-    dhh = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2)
-    lm, cm = (l1 + l2) / 2, (c1p + c2p) / 2
-    hs = h1p + h2p
-    hm = np.where(np.abs(h1p - h2p) > 180, np.where(hs < 360, hs + 360, hs - 360), hs) / 2
-    hm = np.where(c1p * c2p == 0, hs, hm)
-    t = (
-        1
-        - 0.17 * np.cos(np.radians(hm - 30))
-        + 0.24 * np.cos(np.radians(2 * hm))
-        + 0.32 * np.cos(np.radians(3 * hm + 6))
-        - 0.20 * np.cos(np.radians(4 * hm - 63))
-    )
-    sl = 1 + 0.015 * (lm - 50) ** 2 / np.sqrt(20 + (lm - 50) ** 2)
-    sc, sh = 1 + 0.045 * cm, 1 + 0.015 * cm * t
-    cm7 = cm**7
-    rt = -2 * np.sqrt(cm7 / (cm7 + 25.0**7)) * np.sin(np.radians(60 * np.exp(-(((hm - 275) / 25) ** 2))))
-    return np.sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (dhh / sh) ** 2 + rt * (dc / sc) * (dhh / sh))
-
-
-def seam_step(image: np.ndarray, written: np.ndarray, valid: np.ndarray) -> float | None:
-    """Mean CIEDE2000 between the mean colours of the 4-px ring inside and the 4-px ring outside the
-    edge of ``written``, per ring segment (each boundary pixel pairs its inner and outer ring
-    neighbourhood). ``valid``: pixels with content."""
-    written = written.astype(np.uint8)
-    kernel = np.ones((2 * RING + 1, 2 * RING + 1), np.uint8)
-    inner = written.astype(bool) & ~cv2.erode(written, kernel).astype(bool) & valid
-    outer = cv2.dilate(written, kernel).astype(bool) & ~written.astype(bool) & valid
-    if inner.sum() < 8 or outer.sum() < 8:
-        return None
-    edge = written.astype(bool) & ~cv2.erode(written, np.ones((3, 3), np.uint8)).astype(bool)
-    box = (2 * RING + 1, 2 * RING + 1)
-    colours = lab(image)
-    diffs = []
-    for ring in (inner, outer):
-        weight = cv2.boxFilter(ring.astype(np.float32), -1, box, normalize=False)
-        total = cv2.boxFilter(colours * ring[..., None], -1, box, normalize=False)
-        diffs.append((total, weight))
-    (ti, wi), (to, wo) = diffs
-    ok = edge & (wi > 0) & (wo > 0) & valid
-    if ok.sum() == 0:
-        return None
-    mean_in = ti[ok] / wi[ok][:, None]
-    mean_out = to[ok] / wo[ok][:, None]
-    return float(ciede2000(mean_in, mean_out).mean())
+def seam_step(image: np.ndarray, written: np.ndarray) -> float | None:
+    """The ring seam of core.seams (the app's own seam check): mean over the boundary segments of
+    ``written`` of the CIEDE2000 between the 4-px rings just inside and just outside it."""
+    steps = ring_steps(seam_geometry(written.astype(np.uint8) * 255, gap=0), image)
+    return None if np.isnan(steps).all() else float(np.nanmean(steps))
 
 
 # -- the code before issue 13, as a reference ----------------------------------------------------
@@ -202,7 +151,6 @@ def run_photo(engine: Any, path: Path, args: argparse.Namespace) -> dict[str, An
         doc.paste(0, 0, photo)
     view = (-PADDING, -PADDING, PHOTO_W + 2 * PADDING, PHOTO_H + 2 * PADDING)
     original = new_doc.image.read(*view)
-    valid = original[..., 3] >= EMPTY_ALPHA
     allowed = np.zeros(original.shape[:2], bool)
     steps_new: list[float] = []
     steps_old: list[float] = []
@@ -238,10 +186,10 @@ def run_photo(engine: Any, path: Path, args: argparse.Namespace) -> dict[str, An
         wold = np.zeros(original.shape[:2], bool)
         wold[sl] = written_old > 0
         for doc, written, out in ((new_doc, written_new, steps_new), (old_doc, wold, steps_old)):
-            step = seam_step(doc.image.read(*view), written, valid)
+            step = seam_step(doc.image.read(*view), written)
             if step is not None:
                 out.append(step)
-        step = seam_step(original, written_new, valid)
+        step = seam_step(original, written_new)
         if step is not None:
             steps_orig.append(step)
         pairs = edge_pairs((fx, fy), (mx, my, mw, mh), i % 4)

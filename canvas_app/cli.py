@@ -18,6 +18,7 @@ from typing import Any
 
 from canvas_app.cli_project import generate_into_project
 from canvas_app.cli_remote import add_remote_arguments, add_serve_parser, make_remote_engine, serve_main
+from canvas_app.cli_seams import add_repair_seam_parser, repair_seam_png
 from canvas_app.cli_upscale import add_upscale_parser, upscale_png
 
 PROG = "canvas-app"
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
 
     add_upscale_parser(sub)
+    add_repair_seam_parser(sub)
     return parser
 
 
@@ -163,7 +165,7 @@ def _join_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("generate", "serve", "upscale", "-h", "--help"):
+    if not argv or argv[0] not in ("generate", "serve", "upscale", "repair-seam", "-h", "--help"):
         # The GUI (also "canvas-app gui ..."): its own options are parsed by the app.
         from canvas_app.app import main as app_main  # lazily: the GUI pulls in Qt
 
@@ -178,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore")
             if args.command == "upscale":
                 return upscale_png(args)
+            if args.command == "repair-seam":
+                return repair_seam_png(args)
             if args.project:
                 return generate_into_project(args)
             return generate_png(args)

@@ -131,9 +131,15 @@ def plan_frame(
     seed: int | None = None,
     mode: Mode | str | None = None,
     feather: int = DEFAULT_FEATHER,
+    mask: tuple[tuple[int, int], np.ndarray] | None = None,
 ) -> FramePlan:
     """The plan for generating ``frame`` of ``doc``. ``seed`` overrides the frame's (a seed of -1
-    picks a random one); ``mode`` forces a mode (re-rolls use the patch's original mode)."""
+    picks a random one); ``mode`` forces a mode (re-rolls use the patch's original mode). ``mask``:
+    (canvas x, y of its top-left, HxW uint8) to inpaint instead of the document's brushed mask (a
+    seam repair's band); the mode is then inpaint unless forced. Raises ValueError when that mask
+    marks nothing inside the frame."""
+    if mask is not None:
+        return _plan_with_mask(doc, frame, context_padding, seed, mode, feather, mask)
     if mode is None:
         mode = decide_mode(doc.image.read(*frame.rect), doc.mask.read(*frame.rect))
     mode = Mode(mode)
@@ -144,6 +150,37 @@ def plan_frame(
         assert init is not None
         frame_in_crop = (frame.x - crop[0], frame.y - crop[1], frame.w, frame.h)
         regen = _regen(init, doc.mask.read(*crop), frame_in_crop)
+    return FramePlan(
+        mode, frame.rect, crop, init, regen, feather, _seed(frame.seed if seed is None else seed)
+    )
+
+
+def _plan_with_mask(
+    doc: Document,
+    frame: PromptFrame,
+    context_padding: int,
+    seed: int | None,
+    mode: Mode | str | None,
+    feather: int,
+    mask: tuple[tuple[int, int], np.ndarray],
+) -> FramePlan:
+    (mx, my), marks = mask
+    mode = Mode(mode or Mode.INPAINT)
+    if mode not in (Mode.INPAINT, Mode.OUTPAINT):
+        raise ValueError(f"a mask needs inpaint or outpaint, not {mode.value}")
+    crop = crop_rect(frame.rect, mode, context_padding)
+    cx, cy, cw, ch = crop
+    brushed = np.zeros((ch, cw), np.uint8)
+    # The part of the mask that overlaps the crop, placed in the crop's grid.
+    x0, y0 = max(cx, mx), max(cy, my)
+    x1, y1 = min(cx + cw, mx + marks.shape[1]), min(cy + ch, my + marks.shape[0])
+    if x1 > x0 and y1 > y0:
+        brushed[y0 - cy : y1 - cy, x0 - cx : x1 - cx] = marks[y0 - my : y1 - my, x0 - mx : x1 - mx]
+    fx, fy = frame.x - cx, frame.y - cy
+    if not brushed[fy : fy + frame.h, fx : fx + frame.w].any():
+        raise ValueError("the mask marks nothing inside the frame")
+    init = doc.image.read(*crop)
+    regen = _regen(init, brushed, (fx, fy, frame.w, frame.h))
     return FramePlan(
         mode, frame.rect, crop, init, regen, feather, _seed(frame.seed if seed is None else seed)
     )

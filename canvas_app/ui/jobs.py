@@ -19,6 +19,7 @@ from canvas_app.core.frame_plan import decide_mode, plan_frame
 from canvas_app.core.frames import Patch, PromptFrame
 from canvas_app.core.limits import MAX_SEED
 from canvas_app.core.request import FRAME_SETTINGS, GenerationRequest, Mode, frame_settings
+from canvas_app.core.seams import REPAIR_STRENGTH
 from canvas_app.core.upscale import upscale_request
 from canvas_app.engine.api import Cancelled, Failed, Finished, Loading, Progress, Started
 from canvas_app.ui.job_state import Job, JobEvent, JobState
@@ -64,6 +65,10 @@ class GenerationController(QObject):
     busy_changed = Signal(bool)
     # When the queue empties: how the last job ended ("Done", "Cancelled", "Failed"), for the status bar.
     outcome = Signal(str)
+    # Around an accept: just before the candidate is composited (the document as it is before it)
+    # and just after (frame id, Candidate; then frame id, Patch). The seam check listens.
+    accepting = Signal(str, object)
+    accepted = Signal(str, object)
 
     def __init__(self, ws: Workspace, worker: EngineWorker) -> None:
         super().__init__()
@@ -118,6 +123,15 @@ class GenerationController(QObject):
         self.discard(frame_id)  # candidates of the small frame no longer fit it
         frame = doc.update_frame(frame_id, f"Upscale x{scale}", w=frame.w * scale, h=frame.h * scale)
         return self._submit(frame, replace(request, origin=(frame.x, frame.y)))
+
+    def repair_seam(self, frame_id: str, band: tuple[tuple[int, int], np.ndarray]) -> int:
+        """Re-inpaint ``band`` ((canvas x, y), HxW uint8) of the frame at the repair's low strength,
+        planned like any generation; the result is staged on the frame. Raises ValueError when the
+        band lies outside the frame."""
+        doc = self.ws.doc
+        frame = doc.frame(frame_id)
+        plan = plan_frame(doc, frame, self.context_padding, seed=random.randint(0, MAX_SEED), mask=band)
+        return self._submit(frame, plan.request(frame, strength=REPAIR_STRENGTH, batch=1))
 
     def _submit(self, frame: PromptFrame, request: GenerationRequest) -> int:
         frame_id = frame.id
@@ -188,10 +202,12 @@ class GenerationController(QObject):
         if staging is None or staging.current is None:
             return None
         cand = staging.current
+        self.accepting.emit(frame_id, cand)
         patch = accept_candidate(
             self.ws.doc, cand.frame.id, cand.frame.rect, cand.request, cand.image, cand.seed
         )
         del self.staging[frame_id]
+        self.accepted.emit(frame_id, patch)
         self._show_staging(frame_id)
         return patch
 

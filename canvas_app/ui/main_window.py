@@ -38,6 +38,7 @@ from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.region_tool import bind_region_actions
+from canvas_app.ui.seam_marks import SeamMarks
 from canvas_app.ui.server_models import ServerModels
 from canvas_app.ui.settings import (
     DEFAULT_PREVIEW_S,
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.place_tool = PlaceTool(self.ws)
         self.ws.tools["place"] = self.place_tool
         self.gen = GenerationController(self.ws, worker)
+        self.seams = SeamMarks(self.ws, self.gen)
         self.io = DocumentIO(self.ws, self.settings, dialogs or QtDialogs(self))
         self._closing = False
         self.is_closed = False
@@ -168,6 +170,7 @@ class MainWindow(QMainWindow):
         self.patch_list.reroll_requested.connect(self.reroll)
         self.ws.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         bind_region_actions(self.ws, self.tool_actions)
+        self.seams.changed.connect(lambda: self.repair_seam_action.setEnabled(self.seams.can_repair()))
         self.worker.engine_ready.connect(lambda dev: self.engine_label.setText(f"Engine: {dev}"))
         self.worker.engine_error.connect(self.show_error)
         self.worker.engine_error.connect(lambda _m: self.engine_label.setText("Engine: unavailable"))
@@ -310,6 +313,15 @@ class MainWindow(QMainWindow):
             return self.gen.upscale(frame_id, scale)
         except (ValueError, RuntimeError) as exc:
             self.show_error(f"Cannot upscale: {exc}")
+            return None
+
+    def repair_seam(self) -> int | None:
+        """Generate > Repair Seam: re-inpaint a thin band along the selected frame's flagged seam."""
+        self.ws.view.setFocus(Qt.FocusReason.OtherFocusReason)
+        try:
+            return self.seams.repair()
+        except (ValueError, RuntimeError) as exc:
+            self.show_error(f"Cannot repair the seam: {exc}")
             return None
 
     def generate_more(self) -> None:

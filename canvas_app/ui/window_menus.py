@@ -133,6 +133,10 @@ def build_actions(window: MainWindow) -> None:
     )
     gen.addAction(window.upscale2_action)
     gen.addAction(window.upscale4_action)
+    # Enabled while the selected frame's staged or accepted result has a flagged seam (SeamMarks).
+    window.repair_seam_action = make_action(window, "&Repair Seam", window.repair_seam, "Ctrl+Alt+R")
+    window.repair_seam_action.setEnabled(False)
+    gen.addAction(window.repair_seam_action)
 
     help_menu = menu.addMenu("&Help")
     window.about_action = make_action(window, "&About canvas_app", lambda: show_about(window))

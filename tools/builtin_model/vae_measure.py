@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.builtin_model.colour import mean_delta_e, psnr
+from canvas_app.core.colour import mean_delta_e, psnr
 
 SHIPPED_VAE = Path("resources/models/builtin/vae")
 SCENE_GOAL_DB = 30.0  # the model card's promise on its own scenes

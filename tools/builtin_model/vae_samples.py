@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.builtin_model.colour import mean_delta_e, psnr
+from canvas_app.core.colour import mean_delta_e, psnr
 from tools.builtin_model.vae_measure import to_uint8
 
 PROMPTS = (

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tools.builtin_model.colour import ciede2000, mean_delta_e, psnr, srgb_to_lab
+from canvas_app.core.colour import ciede2000, mean_delta_e, psnr, srgb_to_lab
 
 # Pairs and expected differences from Sharma, Wu and Dalal (2005), table 1.
 SHARMA = [

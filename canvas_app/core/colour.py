@@ -1,4 +1,6 @@
-"""Image quality numbers for the VAE round trip: PSNR and the CIEDE2000 colour difference.
+"""Colour difference numbers: CIEDE2000 (the seam check, benches) and PSNR (the VAE round trip).
+
+One implementation for the app (core.seams), bench/ and tools/ (the built-in model's VAE measures).
 
 CIEDE2000 follows Sharma, Wu and Dalal (2005), "The CIEDE2000 color-difference formula: implementation
 notes, supplementary test data, and mathematical observations"; sRGB is converted to CIELAB under D65.
