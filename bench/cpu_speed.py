@@ -202,7 +202,9 @@ def worker_gen(a: dict[str, Any]) -> dict[str, Any]:
         from canvas_app.engine.api import CancelToken, Finished, GenerationRequest
         from canvas_app.engine.local import LocalDiffusersEngine
 
-        engine = LocalDiffusersEngine(device=a.get("device"), preview_interval_s=0.1)
+        engine = LocalDiffusersEngine(
+            device=a.get("device"), preview_interval_s=0.1, compile=bool(a.get("compile", False))
+        )
         engine.load(a["model"])
         describe = engine.describe_device()
         request = GenerationRequest(
@@ -506,7 +508,12 @@ PARTS = ("sdxl", "memory", "quality", "unet", "threads", "compile", "gen")
 
 # -- the report -------------------------------------------------------------------------------------
 def part_gen(
-    builtin: str, sd15: str | None, repeat: int, forced_bf16: bool = False, only_case: str | None = None
+    builtin: str,
+    sd15: str | None,
+    repeat: int,
+    forced_bf16: bool = False,
+    only_case: str | None = None,
+    with_compile: bool = False,
 ) -> None:
     ours, bare = ("ours (auto)", {"who": "ours"}), ("bare fp32", {"who": "bare"})
     forced = ("ours cpu:bf16", {"who": "ours", "device": "cpu:bf16"})
@@ -514,6 +521,11 @@ def part_gen(
     # so the forced-bf16 run is timed only with --forced-bf16 (and only at 128 px); the unet part
     # gives its ratio in seconds.
     first = [ours, bare, forced] if forced_bf16 else [ours, bare]
+    # --gen-compile: our engine with the compiled UNet too; its compile happens in an untimed
+    # warm-up run (the compile part measures that cost), so these are steady-state times.
+    compiled = ("ours --compile", {"who": "ours", "compile": True})
+    built_in_who = [ours, bare, compiled] if with_compile else [ours, bare]
+    first = first + [compiled] if with_compile else first
     cases = [("built-in, 128 px native, 20 steps", builtin, 128, 20, repeat, 1, first)]
     tiled = (
         "built-in, 512 px (ours 25 tiles), 20 steps",
@@ -521,8 +533,8 @@ def part_gen(
         512,
         20,
         max(1, repeat - 1),
-        0,
-        [ours, bare],
+        1 if with_compile else 0,
+        built_in_who,
     )
     cases.append(tiled)
     if sd15:
@@ -715,6 +727,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--forced-bf16", action="store_true", help="also time cpu:bf16 runs (slow without native bf16)"
     )
+    parser.add_argument(
+        "--gen-compile", action="store_true", help="gen: also our engine with --compile (steady state)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--sd15-dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "canvas-bench-sd15")
@@ -751,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [opts.only] if opts.only else list(PARTS)
     for part in parts:
         if part == "gen":
-            part_gen(builtin, sd15, opts.repeat, opts.forced_bf16, opts.case)
+            part_gen(builtin, sd15, opts.repeat, opts.forced_bf16, opts.case, opts.gen_compile)
         elif part == "unet":
             part_unet(builtin, sd15, opts.repeat)
         elif part == "compile" and not opts.skip_compile:
