@@ -36,6 +36,12 @@ def inductor_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("canvas_app", "canvas_app")) / "inductor"
 
 
+def set_cache_default() -> None:
+    """Point inductor's cache at the app's cache folder unless the user chose one. On import of the
+    engine package: importing diffusers' models already fixes inductor's default (/tmp/...)."""
+    os.environ.setdefault(CACHE_ENV, str(inductor_cache_dir()))
+
+
 def _signature(value: Any) -> Any:
     """What a compiled graph is specialised on: shapes and dtypes of the tensors, other values."""
     import torch
@@ -58,7 +64,6 @@ class CompiledUNet:
     def __init__(self, unet: Any, backend: str | None = None) -> None:
         import torch
 
-        os.environ.setdefault(CACHE_ENV, str(inductor_cache_dir()))
         self.backend = backend or os.environ.get(BACKEND_ENV) or "inductor"
         self.module = torch.compile(unet, dynamic=False, backend=self.backend)
         self._seen: set[Any] = set()

@@ -69,22 +69,3 @@ def test_the_command_line_says_compiling(
     assert COMPILING_STAGE in err and err.index(COMPILING_STAGE) < err.index("step 1/1")
     assert main(["generate", *args, "--out", str(out)]) == 0
     assert COMPILING_STAGE not in capsys.readouterr().err
-
-
-def test_compiled_kernels_are_cached_in_the_apps_cache_folder(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import os
-
-    import torch
-
-    from canvas_app.engine.compiling import CompiledUNet
-
-    monkeypatch.delenv(CACHE_ENV, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    CompiledUNet(torch.nn.Linear(2, 2), backend="eager")
-    assert Path(os.environ[CACHE_ENV]) == tmp_path / "canvas_app" / "inductor"
-    # A folder the user chose is kept.
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
-    CompiledUNet(torch.nn.Linear(2, 2), backend="eager")
-    assert os.environ[CACHE_ENV] == str(tmp_path / "mine")
