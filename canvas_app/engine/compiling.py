@@ -3,9 +3,9 @@
 Measured on a 2-core AMD EPYC (AVX2; docs/benchmarks.md, ``bench/cpu_speed.py --only compile``): an
 inductor-compiled built-in UNet call takes 0.78-0.86x of eager once compiled, but the compile of one
 tile shape cost 2.5 min of CPU (18 min of wall time on the shared machine; 12 s of CPU with the
-cache warm). So it is a setting
-(``EngineSettings.compile``: Settings > Speed, ``--compile``, ``CANVAS_APP_COMPILE=1``), off by default. The shapes
-are fixed (every tile of a run has the same size); a new tile size, batch or dtype compiles again.
+cache warm). So it is a setting (``EngineSettings.compile``: Settings > Speed, ``--compile``,
+``CANVAS_APP_COMPILE=1``), off by default. The shapes are fixed (every tile of a run has the same
+size); a new tile size, batch or dtype compiles again.
 inductor's cache lives in the app's cache folder, so a later session reuses the compiled kernels.
 A run whose shape is not compiled yet in this process says so first (``COMPILING_STAGE``, a Loading
 event), then compiles with one call on zeros, before its steps start.
