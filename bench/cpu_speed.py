@@ -2,7 +2,7 @@
 
 Run from the repository root: ``python -m bench.cpu_speed`` (``--skip-sd15`` leaves out the heavy SD
 1.5-shaped model, ``--skip-compile`` the torch.compile probe, ``--only NAME`` runs one part:
-gen, unet, compile, quality, sdxl). Every measurement runs in its own subprocess so that its peak
+gen, unet, threads, compile, quality, sdxl, memory). Every measurement runs in its own subprocess so that its peak
 resident memory (VmHWM) is its own; runs that are compared are interleaved (ours, bare, ours, ...)
 so a change in the machine's load hits them alike, and the ratios are the figures to quote.
 
@@ -14,13 +14,20 @@ Parts:
   config at 512 px, 2 steps.
 - unet: one UNet call with guidance (batch 2): fp32, fp32 channels_last, bf16 autocast, bf16
   weights, fp32 on one thread; relative squared error of the bf16 outputs.
-- compile: torch.compile (inductor) of the built-in UNet at its tile shape: first-call (compile)
-  time and the step time after warm-up, vs eager.
+- threads: the eager built-in UNet with 1 and 2 torch threads, under OpenMP's default wait policy
+  (spin), OMP_WAIT_POLICY=PASSIVE (what the engine sets) and a short GOMP_SPINCOUNT.
+- compile: torch.compile (inductor) of the UNet at a fixed tile shape (the built-in model's 128 px
+  tile: a 512 px frame is 25 of them; ``--skip-sd15`` leaves out an SD 1.5-shaped UNet at 256 px):
+  the first call (the compile, cold cache), eager channels_last, steady state against eager, and
+  the first call again in a new process with the cache warm.
 - quality: the built-in model in fp32 and in bf16 for the same seeds, PSNR, and the side-by-side
   image docs/images/bf16_vs_fp32.png; also a bf16 VAE decode and bf16 latents, to justify keeping
   those fp32.
 - sdxl: SDXL-shaped parameter counts (built on the meta device: no weights allocated) and the
   weights' memory in fp32 and bf16.
+- memory: peak resident memory of loading an SD 1.5- and an SDXL-shaped model (random weights,
+  fp16 on disk; the SDXL folder, 6.5 GB, is built once in ``--sdxl-dir``) through our engine with
+  cpu:fp32 and cpu:bf16, one subprocess each (fp32 SDXL only with 15 GB available).
 """
 
 from __future__ import annotations
@@ -90,9 +97,68 @@ def build_sd15(folder: Path) -> Path:
     return folder
 
 
-def run_worker(kind: str, args: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
+def build_sdxl(folder: Path) -> Path:
+    """An SDXL-shaped diffusers folder (shipped xl_base configs, random weights, fp16 on disk: 6.9 GB),
+    built once and reused. The weights are created in fp16 directly, so building needs ~7 GB, not 14."""
+    if (folder / "model_index.json").is_file():
+        return folder
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from canvas_app.engine.clip_vocab import clip_tokenizer
+
+    torch.manual_seed(0)
+    xl = CONFIGS / "xl_base"
+    kept = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float16)
+    try:
+        unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(xl / "unet"))
+        vae = AutoencoderKL.from_config(AutoencoderKL.load_config(xl / "vae"))
+        text = CLIPTextModel(CLIPTextConfig.from_pretrained(xl / "text_encoder"))
+        text_2 = CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(xl / "text_encoder_2"))
+    finally:
+        torch.set_default_dtype(kept)
+    scheduler = EulerDiscreteScheduler.from_config(EulerDiscreteScheduler.load_config(xl / "scheduler"))
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text,
+        text_encoder_2=text_2,
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(pad_token="!"),
+        unet=unet,
+        scheduler=scheduler,
+    )
+    pipe.to(dtype=torch.float16)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def mem_available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def run_worker(
+    kind: str,
+    args: dict[str, Any],
+    threads: int | None = None,
+    env_extra: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; returns its JSON result."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for key, value in (env_extra or {}).items():  # None: unset
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     cmd = [sys.executable, "-m", "bench.cpu_speed", "--worker", kind, json.dumps(args)]
@@ -136,7 +202,9 @@ def worker_gen(a: dict[str, Any]) -> dict[str, Any]:
         from canvas_app.engine.api import CancelToken, Finished, GenerationRequest
         from canvas_app.engine.local import LocalDiffusersEngine
 
-        engine = LocalDiffusersEngine(device=a.get("device"), preview_interval_s=0.1)
+        engine = LocalDiffusersEngine(
+            device=a.get("device"), preview_interval_s=0.1, compile=bool(a.get("compile", False))
+        )
         engine.load(a["model"])
         describe = engine.describe_device()
         request = GenerationRequest(
@@ -178,7 +246,7 @@ def worker_gen(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _unet_inputs(model: str, size: int) -> tuple[Any, Any, Any, Any]:
+def _unet_inputs(model: str, size: int, batch: int = 2) -> tuple[Any, Any, Any, Any]:
     import torch
     from diffusers import UNet2DConditionModel
 
@@ -187,8 +255,8 @@ def _unet_inputs(model: str, size: int) -> tuple[Any, Any, Any, Any]:
         len(json.loads((Path(model) / "vae" / "config.json").read_text())["block_out_channels"]) - 1
     )
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, unet.config.in_channels, size // factor, size // factor, generator=g)
-    ctx = torch.randn(2, 77, unet.config.cross_attention_dim, generator=g)
+    x = torch.randn(batch, unet.config.in_channels, size // factor, size // factor, generator=g)
+    ctx = torch.randn(batch, 77, unet.config.cross_attention_dim, generator=g)
     return unet, x, torch.tensor(500), ctx
 
 
@@ -251,34 +319,88 @@ def worker_unet(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (inductor runs gcc in subprocesses)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def worker_compile(a: dict[str, Any]) -> dict[str, Any]:
-    """torch.compile of the UNet at one fixed shape: compile time, then steady state vs eager."""
+    """torch.compile (inductor) of the UNet at one fixed tile shape, against eager, in one process.
+
+    Variants: eager, eager channels_last, inductor (fixed shapes, as the engine compiles), and on
+    request inductor with ``freezing`` (weights folded in as constants, pre-packed for oneDNN). Each
+    compiled variant's first call (the compile, wall and CPU incl. gcc) is timed alone; then all
+    variants are called in turn a.repeat times (median). ``first_only``: just the first calls (run
+    again with the same TORCHINDUCTOR_CACHE_DIR, this is the cost with a warm cache).
+    """
+    import copy
+
     import torch
 
-    unet, x, t, ctx = _unet_inputs(a["model"], a["size"])
-    compiled = torch.compile(unet)
-    out: dict[str, Any] = {}
+    unet, x, t, ctx = _unet_inputs(a["model"], a["size"], a.get("batch", 2))
+    cl = copy.deepcopy(unet).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    # "inductor freezing" (weights folded in and pre-packed for oneDNN) is a second full compile:
+    # asked for by name only.
+    wanted = a.get("variants", ["inductor"])
+    calls = {
+        "eager": lambda: unet(x, t, encoder_hidden_states=ctx).sample,
+        "eager channels_last": lambda: cl(x_cl, t, encoder_hidden_states=ctx).sample,
+    }
+    out: dict[str, Any] = {"threads": torch.get_num_threads(), "first_call": {}, "rse": {}}
     with torch.inference_mode():
-        unet(x, t, encoder_hidden_states=ctx)
-        start = time.perf_counter()
-        compiled(x, t, encoder_hidden_states=ctx)
-        out["first_call_s"] = time.perf_counter() - start
-        eager, comp = [], []
-        for _ in range(a.get("repeat", 5)):
-            s = time.perf_counter()
-            unet(x, t, encoder_hidden_states=ctx)
-            eager.append(time.perf_counter() - s)
-            s = time.perf_counter()
-            compiled(x, t, encoder_hidden_states=ctx)
-            comp.append(time.perf_counter() - s)
-        # A second shape (an edge tile of another size) compiles again.
-        y = x[:, :, : x.shape[2] // 2]
-        s = time.perf_counter()
-        compiled(y, t, encoder_hidden_states=ctx)
-        out["new_shape_first_call_s"] = time.perf_counter() - s
-    out["eager_s"] = statistics.median(eager)
-    out["compiled_s"] = statistics.median(comp)
+        ref = calls["eager"]()
+        calls["eager channels_last"]()  # oneDNN primitive creation, outside the timing
+        for name in wanted:
+            # Options are taken when torch.compile is called (a config patch around the first
+            # call is not seen), and they are part of the cache key.
+            options = {"freezing": True} if "freezing" in name else None
+            compiled = torch.compile(copy.deepcopy(unet), dynamic=False, options=options)
+            w, c = time.perf_counter(), _cpu_s()
+            result = compiled(x, t, encoder_hidden_states=ctx).sample
+            out["first_call"][name] = {"wall": time.perf_counter() - w, "cpu": _cpu_s() - c}
+            out["rse"][name] = float(((result - ref) ** 2).sum() / (ref**2).sum())
+            calls[name] = lambda compiled=compiled: compiled(x, t, encoder_hidden_states=ctx).sample
+        if a.get("first_only"):
+            return out
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        cpu: dict[str, list[float]] = {k: [] for k in calls}
+        for _ in range(a.get("repeat", 5)):  # interleaved, so a change of load hits all alike
+            for k, fn in calls.items():
+                s, c = time.perf_counter(), time.process_time()
+                fn()
+                times[k].append(time.perf_counter() - s)
+                cpu[k].append(time.process_time() - c)
+    out["times"] = {k: statistics.median(v) for k, v in times.items()}
+    out["cpu_times"] = {k: statistics.median(v) for k, v in cpu.items()}
     return out
+
+
+def worker_threads(a: dict[str, Any]) -> dict[str, Any]:
+    """The eager fp32 UNet call with 1 and with 2 torch threads, interleaved: wall and CPU time."""
+    import torch
+
+    unet, x, t, ctx = _unet_inputs(a["model"], a["size"], a.get("batch", 2))
+    counts = a.get("counts", [1, 2])
+    times: dict[int, list[tuple[float, float]]] = {n: [] for n in counts}
+    with torch.inference_mode():
+        for n in counts:
+            torch.set_num_threads(n)
+            unet(x, t, encoder_hidden_states=ctx)
+        for _ in range(a.get("repeat", 5)):
+            for n in counts:
+                torch.set_num_threads(n)
+                w, c = time.perf_counter(), time.process_time()
+                unet(x, t, encoder_hidden_states=ctx)
+                times[n].append((time.perf_counter() - w, time.process_time() - c))
+    return {
+        str(n): {"wall": statistics.median(v[0] for v in vs), "cpu": statistics.median(v[1] for v in vs)}
+        for n, vs in times.items()
+    }
 
 
 def psnr(a: Any, b: Any) -> float:
@@ -375,14 +497,23 @@ WORKERS = {
     "gen": worker_gen,
     "unet": worker_unet,
     "compile": worker_compile,
+    "threads": worker_threads,
     "quality": worker_quality,
     "sdxl": worker_sdxl,
 }
 
 
+PARTS = ("sdxl", "memory", "quality", "unet", "threads", "compile", "gen")
+
+
 # -- the report -------------------------------------------------------------------------------------
 def part_gen(
-    builtin: str, sd15: str | None, repeat: int, forced_bf16: bool = False, only_case: str | None = None
+    builtin: str,
+    sd15: str | None,
+    repeat: int,
+    forced_bf16: bool = False,
+    only_case: str | None = None,
+    with_compile: bool = False,
 ) -> None:
     ours, bare = ("ours (auto)", {"who": "ours"}), ("bare fp32", {"who": "bare"})
     forced = ("ours cpu:bf16", {"who": "ours", "device": "cpu:bf16"})
@@ -390,6 +521,11 @@ def part_gen(
     # so the forced-bf16 run is timed only with --forced-bf16 (and only at 128 px); the unet part
     # gives its ratio in seconds.
     first = [ours, bare, forced] if forced_bf16 else [ours, bare]
+    # --gen-compile: our engine with the compiled UNet too; its compile happens in an untimed
+    # warm-up run (the compile part measures that cost), so these are steady-state times.
+    compiled = ("ours --compile", {"who": "ours", "compile": True})
+    built_in_who = [ours, bare, compiled] if with_compile else [ours, bare]
+    first = first + [compiled] if with_compile else first
     cases = [("built-in, 128 px native, 20 steps", builtin, 128, 20, repeat, 1, first)]
     tiled = (
         "built-in, 512 px (ours 25 tiles), 20 steps",
@@ -397,8 +533,8 @@ def part_gen(
         512,
         20,
         max(1, repeat - 1),
-        0,
-        [ours, bare],
+        1 if with_compile else 0,
+        built_in_who,
     )
     cases.append(tiled)
     if sd15:
@@ -458,19 +594,100 @@ def part_unet(builtin: str, sd15: str | None, repeat: int) -> None:
         print(f"(load after: {load_average()})")
 
 
-def part_compile(builtin: str) -> None:
-    print(f"\n## compile: built-in UNet, 128 px, batch 2, inductor (load {load_average()})", flush=True)
-    r = run_worker("compile", {"model": builtin, "size": 128, "repeat": 7})
-    print(
-        f"first call (compiles) {r['first_call_s']:.1f} s; a new shape compiles again: {r['new_shape_first_call_s']:.1f} s\n"
-        f"eager {r['eager_s'] * 1000:.1f} ms, compiled {r['compiled_s'] * 1000:.1f} ms per call "
-        f"(x{r['compiled_s'] / r['eager_s']:.2f}); break-even after "
-        f"{r['first_call_s'] / max(r['eager_s'] - r['compiled_s'], 1e-9):.0f} calls"
-        if r["compiled_s"] < r["eager_s"]
-        else f"eager {r['eager_s'] * 1000:.1f} ms, compiled {r['compiled_s'] * 1000:.1f} ms per call "
-        f"(x{r['compiled_s'] / r['eager_s']:.2f}): never pays here",
-        flush=True,
-    )
+def part_compile(builtin: str, sd15: str | None, repeat: int) -> None:
+    """Per tile shape: a cold compile (fresh inductor cache), the steady state against eager, then
+    the first call again in a new process with the cache warm (what the app's next start pays)."""
+    import tempfile
+
+    cases = [
+        ("built-in UNet, 128 px tile (native; 512 px = 25 such tiles), batch 2", builtin, 128, repeat * 3)
+    ]
+    if sd15:
+        cases.append(("SD 1.5-shaped UNet, 256 px, batch 2", sd15, 256, max(2, repeat)))
+    for title, model, size, rep in cases:
+        print(f"\n## compile: {title}, inductor (load {load_average()})", flush=True)
+        with tempfile.TemporaryDirectory(prefix="canvas-inductor-") as cache:
+            env = {"TORCHINDUCTOR_CACHE_DIR": cache}
+            r = run_worker("compile", {"model": model, "size": size, "repeat": rep}, env_extra=env)
+            warm = run_worker("compile", {"model": model, "size": size, "first_only": True}, env_extra=env)
+        eager = r["times"]["eager"]
+        print(f"{r['threads']} threads; median of {rep} interleaved calls")
+        cpu_eager = r["cpu_times"]["eager"]
+        for name, v in r["times"].items():
+            c = r["cpu_times"][name]
+            line = (
+                f"{name:22s} {v * 1000:9.1f} ms per call (x{v / eager:.2f} of eager), CPU {c * 1000:7.1f} ms "
+                f"(x{c / cpu_eager:.2f})"
+            )
+            first = r["first_call"].get(name)
+            if first:
+                again = warm["first_call"][name]
+                saved = eager - v
+                line += (
+                    f"; first call {first['wall']:.1f} s wall / {first['cpu']:.1f} s CPU (cold cache), "
+                    f"{again['wall']:.1f} s / {again['cpu']:.1f} s (warm cache); rel. sq. error {r['rse'][name]:.1e}; "
+                    + (
+                        f"pays after {first['wall'] / saved:.0f} calls cold, {again['wall'] / saved:.0f} warm"
+                        if saved > 0
+                        else "never pays"
+                    )
+                )
+            print(line, flush=True)
+        print(f"(load after: {load_average()})")
+
+
+def part_threads(builtin: str, repeat: int) -> None:
+    """1 vs 2 torch threads for the eager built-in UNet under OpenMP's default wait policy (a thread
+    that waits for its partner spins ~300,000 times before it sleeps), OMP_WAIT_POLICY=PASSIVE (it
+    sleeps at once: what the engine sets, engine/devices.py) and a short spin (GOMP_SPINCOUNT)."""
+    print(f"\n## threads: built-in UNet, 128 px, batch 2, eager fp32 (load {load_average()})", flush=True)
+    cases: list[dict[str, str | None]] = [{}, {"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "10000"}]
+    for case in cases:
+        # The parent's own setting (the engine's default) must not leak into the other cases.
+        env = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None, **case}
+        title = " ".join(f"{k}={v}" for k, v in env.items() if v) or "OpenMP defaults"
+        r = run_worker("threads", {"model": builtin, "size": 128, "repeat": repeat * 3}, env_extra=env)
+        one = r["1"]["wall"]
+        for n, v in r.items():
+            print(
+                f"{title:28s} {n} thread(s): wall {v['wall'] * 1000:7.1f} ms (x{v['wall'] / one:.2f} of 1 "
+                f"thread), CPU {v['cpu'] * 1000:7.1f} ms",
+                flush=True,
+            )
+    print(f"(load after: {load_average()})")
+
+
+def part_memory(sd15: str | None, sdxl_dir: str | None) -> None:
+    """Peak resident memory of loading an SD 1.5- and an SDXL-shaped model (random weights, fp16 on
+    disk) through our engine, cpu:fp32 against cpu:bf16, one subprocess each (load only: on a CPU
+    without native bf16 a bf16 step is far too slow to time, and an SDXL step at 1024 px takes
+    minutes). A run adds the activations on top: see the gen part for SD 1.5 at 512 px."""
+    cases = [("SD 1.5-shaped", sd15)] if sd15 else []
+    if sdxl_dir:
+        cases.append(("SDXL-shaped", str(build_sdxl(Path(sdxl_dir)))))
+    for title, model in cases:
+        print(f"\n## memory: {title}, loaded by our engine (load {load_average()})", flush=True)
+        for device in ("cpu:fp32", "cpu:bf16"):
+            free = mem_available_mb()
+            if title.startswith("SDXL") and device == "cpu:fp32" and free < 15_000:
+                # 13 GiB of fp32 weights plus the fp16 file being read: not on a machine this full.
+                print(f"{device}: skipped, only {free:.0f} MiB available", flush=True)
+                continue
+            args = {
+                "who": "ours",
+                "model": model,
+                "size": 512,
+                "steps": 1,
+                "load_only": True,
+                "device": device,
+            }
+            # If memory runs out, the kernel is to end this measurement, not another job.
+            r = run_worker("gen", args, env_extra={"CANVAS_BENCH_OOM_FIRST": "1"})
+            print(
+                f"{device}: loaded {r['rss_loaded_mb']:7.0f} MiB, peak while loading {r['peak_mb']:7.0f} MiB "
+                f"[{r['device']}]",
+                flush=True,
+            )
 
 
 def part_quality(builtin: str) -> None:
@@ -504,16 +721,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=sorted(WORKERS), help="run one part")
+    parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument("--skip-sd15", action="store_true", help="leave out the SD 1.5-shaped model")
     parser.add_argument("--skip-compile", action="store_true")
     parser.add_argument(
         "--forced-bf16", action="store_true", help="also time cpu:bf16 runs (slow without native bf16)"
     )
+    parser.add_argument(
+        "--gen-compile", action="store_true", help="gen: also our engine with --compile (steady state)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--sd15-dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "canvas-bench-sd15")
     )
+    parser.add_argument(
+        "--sdxl-dir", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "canvas-bench-sdxl")
+    )
+    parser.add_argument("--skip-sdxl", action="store_true", help="memory: leave out the SDXL-shaped model")
     parser.add_argument("--case", choices=("128", "512", "512-sd15"), help="gen: run one case")
     parser.add_argument("--threads", type=int, help="torch threads in every measurement (OMP_NUM_THREADS)")
     opts = parser.parse_args(argv)
@@ -522,6 +746,8 @@ def main(argv: list[str] | None = None) -> int:
         # partner; one thread keeps the comparisons fair there.
         os.environ["OMP_NUM_THREADS"] = str(opts.threads)
     if opts.worker:
+        if os.environ.get("CANVAS_BENCH_OOM_FIRST"):
+            Path("/proc/self/oom_score_adj").write_text("1000")
         print(json.dumps(WORKERS[opts.worker](json.loads(opts.args or "{}"))), flush=True)
         return 0
 
@@ -537,18 +763,22 @@ def main(argv: list[str] | None = None) -> int:
         f"({torch.backends.cpu.get_cpu_capability()}), native bf16: {native_bf16_flag(cpu_flags()) or 'no'}, "
         f"torch threads {torch.get_num_threads()}, load {load_average()}"
     )
-    parts = [opts.only] if opts.only else ["sdxl", "quality", "unet", "compile", "gen"]
+    parts = [opts.only] if opts.only else list(PARTS)
     for part in parts:
         if part == "gen":
-            part_gen(builtin, sd15, opts.repeat, opts.forced_bf16, opts.case)
+            part_gen(builtin, sd15, opts.repeat, opts.forced_bf16, opts.case, opts.gen_compile)
         elif part == "unet":
             part_unet(builtin, sd15, opts.repeat)
         elif part == "compile" and not opts.skip_compile:
-            part_compile(builtin)
+            part_compile(builtin, sd15, opts.repeat)
+        elif part == "threads":
+            part_threads(builtin, opts.repeat)
         elif part == "quality":
             part_quality(builtin)
         elif part == "sdxl":
             part_sdxl()
+        elif part == "memory":
+            part_memory(sd15, None if opts.skip_sdxl else opts.sdxl_dir)
     return 0
 
 

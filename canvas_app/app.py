@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
@@ -22,6 +23,7 @@ from canvas_app.ui import refcount_guard
 from canvas_app.ui.autosave import can_ask_a_person, install_autosave
 from canvas_app.ui.main_window import MainWindow
 from canvas_app.ui.settings import (
+    COMPILE_KEY,
     DEFAULT_PREVIEW_S,
     DEVICE_KEY,
     ENGINE_TOKEN_KEY,
@@ -35,7 +37,7 @@ ENGINE_START_DELAY_MS = 300
 
 
 def make_engine_factory(
-    device: str | None, preview_interval_s: float, url: str = "", token: str = ""
+    device: str | None, preview_interval_s: float, url: str = "", token: str = "", compile: bool = False
 ) -> Callable[[], Engine]:
     """A factory the worker thread calls: the only place the GUI process pulls in torch. With
     ``url``, the engine is a server's (canvas-app serve) and torch is never imported."""
@@ -47,9 +49,9 @@ def make_engine_factory(
             return RemoteEngine(url, token)
         from canvas_app.engine.local import EngineSettings, LocalDiffusersEngine
 
-        return LocalDiffusersEngine(
-            EngineSettings(device=device or None, preview_interval_s=preview_interval_s)
-        )
+        settings = EngineSettings(device=device or None, preview_interval_s=preview_interval_s)
+        # The setting turns compiling on; CANVAS_APP_COMPILE=1 (EngineSettings' default) also does.
+        return LocalDiffusersEngine(replace(settings, compile=True) if compile else settings)
 
     return factory
 
@@ -117,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.device:
         settings.set(DEVICE_KEY, args.device)
     url, token = settings.get(ENGINE_URL_KEY, ""), settings.get(ENGINE_TOKEN_KEY, "")
-    worker = EngineWorker(make_engine_factory(device, preview, url, token))
+    compile_unet = settings.get(COMPILE_KEY, False)
+    worker = EngineWorker(make_engine_factory(device, preview, url, token, compile=compile_unet))
     window = MainWindow(worker, settings, engine_factory=make_engine_factory)
     # Quit when the main window closes, even if some other top-level window (a tool tip, a
     # menu) still counts as open for Qt's last-window-closed rule.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +184,27 @@ def pick_device(override: str | None = None) -> DeviceChoice:
         if dtype_name == "bfloat16" and not native:
             reason += "; this processor has no native bf16, fp32 is faster here"
     return DeviceChoice(device, dtype_name, reason)
+
+
+# OpenMP, torch's CPU thread pool, lets a thread that waits for its partner spin (libgomp: ~300,000
+# rounds) before it sleeps. Where anything else runs, the partner is often descheduled and the spin
+# burns the waiter's time slice: with 2 threads on a busy 2-core machine a built-in UNet call took
+# 30 s instead of 0.47 s with PASSIVE (sleep at once; bench/cpu_speed.py --only threads).
+OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+# Settings of the user's that take precedence over ours (GOMP_SPINCOUNT overrides the wait policy).
+OPENMP_USER_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def set_openmp_defaults(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Put OPENMP_DEFAULTS into the environment unless the user set any of OPENMP_USER_KEYS.
+
+    The OpenMP runtime reads them once, when torch loads it, so this runs on import of the engine
+    package; returns False when torch was imported before (then it has no effect in this process).
+    """
+    env = os.environ if environ is None else environ
+    if not any(key in env for key in OPENMP_USER_KEYS):
+        env.update(OPENMP_DEFAULTS)
+    return "torch" not in sys.modules
 
 
 def cpu_threads() -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from canvas_app.engine.api import (
     Progress,
     Started,
 )
+from canvas_app.engine.compiling import compile_from_environment
 from canvas_app.engine.errors import EngineError, InputError
 from canvas_app.engine.schedulers import canonical_name
 
@@ -38,6 +39,8 @@ class EngineSettings:
     previews: bool = True
     preview_interval_s: float = 0.1  # per tile
     infill: str = "telea"  # "telea" | "ns" | "edge": how empty pixels are filled before outpainting
+    # torch.compile the UNet (engine/compiling.py): faster steps after a long first run per tile size.
+    compile: bool = field(default_factory=compile_from_environment)
 
 
 def validate(request: GenerationRequest) -> None:
@@ -146,6 +149,22 @@ class LocalDiffusersEngine:
             self._cache.release()
 
     # -- the run ----------------------------------------------------------------------------------
+    def _compile_ahead(
+        self, model: Any, cond: Any, tile: Any, t: Any, emit: Callable[[EngineEvent], None], request_id: int
+    ) -> None:
+        """Compile the UNet for this run's tile shape before its steps start, saying so first (a
+        first compile takes minutes on a CPU: the run must not look frozen)."""
+        from canvas_app.engine.compiling import COMPILING_STAGE, CompiledUNet
+        from canvas_app.engine.sampler import first_call_args
+
+        compiled = model.extras.get("compiled_unet")
+        if compiled is None:
+            compiled = model.extras["compiled_unet"] = CompiledUNet(model.unet)
+        args, kwargs = first_call_args(model, cond, tile, t)
+        if compiled.is_new(*args, **kwargs):
+            emit(Loading(request_id, COMPILING_STAGE, 0.95))
+            compiled(*args, **kwargs)
+
     def _describe_failure(self, error: Exception) -> str:
         from canvas_app.engine.devices import free_memory, is_out_of_memory
 
@@ -234,8 +253,11 @@ class LocalDiffusersEngine:
             probe, notice = make_scheduler(request.scheduler, model.scheduler_config)
             if notice:
                 notices.append(notice)
-            per_candidate = len(prepare_timesteps(probe, request.steps, strength, device)[0])
+            probe_steps = prepare_timesteps(probe, request.steps, strength, device)[0]
+            per_candidate = len(probe_steps)
             total = per_candidate * request.batch
+            if self.settings.compile and region_prompts is None and per_candidate:
+                self._compile_ahead(model, cond, tiles[0], probe_steps[0], emit, request_id)
             emit(Started(request_id, total, len(tiles)))
 
             # 5. One denoising run per candidate (seed, seed + 1, ...)

@@ -65,6 +65,31 @@ def prepare_timesteps(scheduler: Any, steps: int, strength: float, device: Any) 
     return timesteps[start:], False
 
 
+def unet_call_args(model: Any, cond: Conditioning, unet_in: Any, t: Any, tile: Tile) -> tuple[tuple, dict]:
+    """The arguments of one UNet call on ``tile`` (one place for the loop and the compile ahead)."""
+    unet = model.unet
+    factor = model.vae_factor
+    added = cond.added_kwargs(model, tile.h * factor, tile.w * factor)
+    kwargs = {
+        "encoder_hidden_states": cond.embeds.to(unet.dtype),
+        "added_cond_kwargs": added,
+        "return_dict": False,
+    }
+    return (unet_in.to(unet.dtype), t), kwargs
+
+
+def first_call_args(model: Any, cond: Conditioning, tile: Tile, t: Any) -> tuple[tuple, dict]:
+    """The arguments of a run's UNet calls on ``tile`` at timestep ``t``, with zeros for the latents:
+    a call with them compiles what the run's steps will call (all tiles of a run have one size)."""
+    import torch
+
+    unet = model.unet
+    batch = 2 if cond.guided else 1
+    # in_channels counts the mask and masked-image channels of a 9-channel inpainting UNet.
+    unet_in = torch.zeros(batch, unet.config.in_channels, tile.h, tile.w, device=unet.device)
+    return unet_call_args(model, cond, unet_in, t, tile)
+
+
 def _alpha_bar(scheduler: Any, t: Any) -> float:
     table = scheduler.alphas_cumprod.float().cpu().numpy()
     return float(np.interp(float(t), np.arange(len(table)), table))
@@ -76,6 +101,10 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
 
     model, scheduler = job.model, job.scheduler
     unet = model.unet
+    # The compiled UNet (engine/compiling.py) when the setting is on; regional prompts call the UNet
+    # with other batch sizes (engine/regions.py) and stay eager.
+    compiled = model.extras.get("compiled_unet")
+    call = unet if compiled is None else compiled
     device, dtype = unet.device, latent_dtype(unet.dtype)
     shape = (1, model.latent_channels, job.latent_h, job.latent_w)
     generator = torch.Generator("cpu").manual_seed(job.seed)
@@ -92,7 +121,6 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
     prediction = scheduler.config.get("prediction_type", "epsilon")
     cond = job.cond
     blender = TileBlender(job.tiles, job.latent_w, job.latent_h, job.ramp, latents)
-    factor = model.vae_factor
     total = len(job.timesteps)
     # Ancestral/SDE samplers draw fresh noise each step: seeded too, for reproducible results.
     takes_generator = "generator" in inspect.signature(scheduler.step).parameters
@@ -128,14 +156,8 @@ def denoise(job: SampleJob, hook: StepHook, cancelled: Callable[[], bool]) -> An
                     if cond.guided:
                         extra = torch.cat([extra, extra])
                     unet_in = torch.cat([x_in, extra], dim=1)
-                added = cond.added_kwargs(model, tile.h * factor, tile.w * factor)
-                out = unet(
-                    unet_in.to(unet.dtype),
-                    t,
-                    encoder_hidden_states=cond.embeds.to(unet.dtype),
-                    added_cond_kwargs=added,
-                    return_dict=False,
-                )[0].to(dtype)
+                args, kwargs = unet_call_args(model, cond, unet_in, t, tile)
+                out = call(*args, **kwargs)[0].to(dtype)
                 if cond.guided:
                     uncond, text = out.chunk(2)
                     out = uncond + job.guidance * (text - uncond)

@@ -41,6 +41,7 @@ from canvas_app.ui.region_tool import bind_region_actions
 from canvas_app.ui.seam_marks import SeamMarks
 from canvas_app.ui.server_models import ServerModels
 from canvas_app.ui.settings import (
+    COMPILE_KEY,
     DEFAULT_PREVIEW_S,
     DEVICE_KEY,
     ENGINE_TOKEN_KEY,
@@ -420,14 +421,19 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    def _wanted_engine(self) -> tuple[str, str, str]:
-        """(device, server URL, token) from the settings: which engine should run."""
+    def _wanted_engine(self) -> tuple[str, str, str, bool]:
+        """(device, server URL, token, compile) from the settings: which engine should run."""
         s = self.settings
-        return s.get(DEVICE_KEY, ""), s.get(ENGINE_URL_KEY, ""), s.get(ENGINE_TOKEN_KEY, "")
+        return (
+            s.get(DEVICE_KEY, ""),
+            s.get(ENGINE_URL_KEY, ""),
+            s.get(ENGINE_TOKEN_KEY, ""),
+            s.get(COMPILE_KEY, False),
+        )
 
     def apply_engine_settings(self) -> None:
         """Put the engine (this computer's device or a server), and the preview rate, into effect now."""
-        device, url, token = wanted = self._wanted_engine()
+        device, url, token, compile_unet = wanted = self._wanted_engine()
         preview = self.settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
         if self.engine_factory is None:
             self.statusBar().showMessage("The engine settings apply at the next start.", 6000)
@@ -442,7 +448,8 @@ class MainWindow(QMainWindow):
                 )
             else:
                 factory, label = (
-                    self.engine_factory(device, preview),
+                    # compile only when on: a factory maker need not know the option otherwise
+                    self.engine_factory(device, preview, **({"compile": True} if compile_unet else {})),
                     f"Switching to {device or 'the best device'}",
                 )
             self.worker.replace_engine(factory, label)

@@ -15,6 +15,7 @@ MAX_RECENT = 10
 # Keys read in more than one place (start-up, the window, the Settings dialog).
 DEVICE_KEY = "engine/device"  # "" = the best available
 PREVIEW_KEY = "engine/preview_interval_s"
+COMPILE_KEY = "engine/compile"  # torch.compile the UNet (engine/compiling.py); off by default
 DEFAULT_PREVIEW_S = 0.1
 MODEL_KEY = "model/last"  # the model new frames use
 ENGINE_URL_KEY = "engine/server_url"  # "" = this computer; else an engine server (canvas-app serve)

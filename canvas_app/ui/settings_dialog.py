@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 from canvas_app.ui.autosave import DEFAULT_INTERVAL_S, INTERVAL_KEY
 from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.settings import (
+    COMPILE_KEY,
     DEFAULT_PREVIEW_S,
     DEVICE_KEY,
     ENGINE_TOKEN_KEY,
@@ -78,6 +80,11 @@ class SettingsDialog(QDialog):
             self.preview.addItem(label, value)
         nearest = min(range(len(PREVIEW_RATES)), key=lambda i: abs(PREVIEW_RATES[i][1] - rate))
         self.preview.setCurrentIndex(nearest)
+        self.compile = QCheckBox(
+            "Compile the model (faster steps; the first run of each size compiles for minutes)"
+        )
+        self.compile.setObjectName("compile")
+        self.compile.setChecked(s.get(COMPILE_KEY, False))
         self.autosave = QSpinBox(minimum=0, maximum=MAX_AUTOSAVE_S, suffix=" s", objectName="autosave")
         self.autosave.setSpecialValueText("off")
         self.autosave.setValue(int(s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S)))
@@ -95,6 +102,7 @@ class SettingsDialog(QDialog):
         form.addRow("Token", self.server_token)
         form.addRow("Device", self.device)
         form.addRow("Live previews", self.preview)
+        form.addRow("Speed", self.compile)
         form.addRow("Autosave every", self.autosave)
         form.addRow("Model for new frames", self.model)
         note = QLabel("Changes apply at once; runs already queued finish on the old device.")
@@ -120,6 +128,7 @@ class SettingsDialog(QDialog):
         self.server_url.setEnabled(server)
         self.server_token.setEnabled(server)
         self.device.setEnabled(not server)  # the server picks its own device
+        self.compile.setEnabled(not server)
 
     def accept(self) -> None:
         if self.apply():
@@ -152,18 +161,21 @@ class SettingsDialog(QDialog):
             self.server_url.setFocus()
             return False
         device, preview = str(self.device.currentData()), float(self.preview.currentData())
-        wanted = (device, preview, *server)
+        compile_unet = self.compile.isChecked()
+        wanted = (device, preview, *server, compile_unet)
         current = (
             s.get(DEVICE_KEY, ""),
             s.get(PREVIEW_KEY, DEFAULT_PREVIEW_S),
             s.get(ENGINE_URL_KEY, ""),
             s.get(ENGINE_TOKEN_KEY, ""),
+            s.get(COMPILE_KEY, False),
         )
         if wanted != current:
             s.set(DEVICE_KEY, device)
             s.set(PREVIEW_KEY, preview)
             s.set(ENGINE_URL_KEY, server[0])
             s.set(ENGINE_TOKEN_KEY, server[1])
+            s.set(COMPILE_KEY, compile_unet)
             w.apply_engine_settings()
         interval = float(self.autosave.value())
         if interval != s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S):

@@ -25,6 +25,7 @@ from canvas_app.engine.api import (
     Progress,
     Started,
 )
+from canvas_app.engine.compiling import COMPILING_STAGE
 
 
 def fake_image(request: GenerationRequest, seed: int) -> np.ndarray:
@@ -58,6 +59,8 @@ class FakeEngine:
         self.fail_with = ""
         self.gate: threading.Event | None = None
         self.load_gate: threading.Event | None = None
+        # Set: runs say "Compiling (first run)..." as the real engine does with --compile, and wait on it.
+        self.compile_gate: threading.Event | None = None
         self.model_loaded = False
         self.requests: list[GenerationRequest] = []
         self.loaded: list[str] = []
@@ -96,6 +99,9 @@ class FakeEngine:
                 self.load_gate.wait(5)
             emit(Loading(request_id, "preparing the inputs", 0.9))
             self.model_loaded = True
+        if self.compile_gate is not None:
+            emit(Loading(request_id, COMPILING_STAGE, 0.95))
+            self.compile_gate.wait(5)
         tiles = self._tiles(request)
         emit(Started(request_id, request.steps, len(tiles)))
         if self.gate is not None:

@@ -10,6 +10,7 @@ import pytest
 from helpers import drag, make_window
 from PySide6.QtCore import Qt
 
+from canvas_app.engine.compiling import COMPILING_STAGE
 from canvas_app.ui.job_state import JobState
 
 
@@ -103,6 +104,23 @@ def test_escape_says_cancelled_and_a_finished_run_says_done(qtbot, window):
     finish(qtbot, window, rid)
     assert window.gen.jobs[rid].state == JobState.CANCELLED
     assert window.statusBar().currentMessage() == "Cancelled"
+
+
+def test_a_compiling_run_says_so_until_its_steps_start(qtbot, window):
+    """With --compile the first run of a tile size compiles for minutes before step 1 (engine/compiling.py)."""
+    engine = window.gen.worker.engine
+    engine.compile_gate = threading.Event()
+    drag(window, "frame", [(0, 0), (128, 128)])
+    fid = window.ws.selected_frame_id
+    rid = window.generate()
+    item = window.ws.scene.frame_items[fid]
+    qtbot.waitUntil(lambda: COMPILING_STAGE in item.badge.status, timeout=5000)
+    assert COMPILING_STAGE in window.frame_panel.status.text()
+    assert window.gen.jobs[rid].state == JobState.LOADING
+    engine.compile_gate.set()
+    finish(qtbot, window, rid)
+    assert window.gen.jobs[rid].state == JobState.FINISHED
+    assert COMPILING_STAGE not in item.badge.status
 
 
 def test_first_run_shows_the_model_loading(qtbot, window):

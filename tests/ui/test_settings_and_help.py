@@ -25,12 +25,14 @@ class Engines:
 
     def __init__(self) -> None:
         self.built: list[FakeEngine] = []
+        self.compiled: list[bool] = []  # the compile option of each engine built
 
-    def __call__(self, device: str, preview: float):  # type: ignore[no-untyped-def]
+    def __call__(self, device: str, preview: float, compile: bool = False):  # type: ignore[no-untyped-def]
         def factory() -> FakeEngine:
             engine = FakeEngine(device=device)
             engine.settings = type(engine.settings)(preview_interval_s=preview)
             self.built.append(engine)
+            self.compiled.append(compile)
             return engine
 
         return factory
@@ -81,6 +83,21 @@ def test_settings_dialog_switches_device_without_restart(qtbot, window, engines)
     rid = window.generate()
     qtbot.waitUntil(lambda: window.frame_panel.has_staged(), timeout=5000)
     assert rid is not None and engines.built[-1].requests and not engines.built[0].requests
+
+
+def test_compiling_the_model_is_a_setting_that_rebuilds_the_engine(qtbot, window, engines):
+    window.worker.start()
+    qtbot.waitUntil(lambda: bool(engines.built), timeout=5000)
+    dialog = open_settings(qtbot, window)
+    assert not dialog.compile.isChecked()  # off by default: its first run is long
+    dialog.compile.click()
+    press(dialog, QDialogButtonBox.StandardButton.Ok)
+    qtbot.waitUntil(lambda: len(engines.built) == 2, timeout=5000)
+    assert engines.compiled == [False, True]
+    assert window.settings.get("engine/compile", False) is True
+    dialog = open_settings(qtbot, window)
+    assert dialog.compile.isChecked()
+    press(dialog, QDialogButtonBox.StandardButton.Cancel)
 
 
 def test_settings_dialog_preview_rate_reaches_the_running_engine(qtbot, window, engines):
