@@ -2,6 +2,9 @@
 outpainting continuity, speed; and draw the sample grid.
 
     python -m tools.builtin_model.evaluate --out docs/builtin-eval.json --grid docs/images/builtin-samples.png
+
+``--only inpaint`` (or another part) measures that part alone and updates its entries in ``--out``,
+keeping the others (after a change that touches only that part, e.g. the inpainting text encoder).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tools.builtin_model.scenes import (
 PALETTES = {"house": HOUSE_COLORS, "tree": TREE_COLORS, "sun": SUN_COLORS, "moon": MOON_COLORS}
 LANDSCAPE_KINDS = ("house", "tree", "sun", "moon")
 SHAPE_KINDS = ("circle", "square", "triangle")
+PARTS = ("adherence", "inpaint", "vae", "speed", "grid")
 
 
 def prompt_for(attrs: dict[str, str]) -> str:
@@ -333,7 +337,14 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("checkpoints/classifier.pt"),
         help="fitted classifier weights: loaded when the file exists, else fitted and saved there",
     )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="measure only this part (repeatable) and update its entries in --out, keeping the rest",
+    )
     args = parser.parse_args(argv)
+    parts = set(args.only or PARTS)
     t0 = time.time()
     clf = AttributeClassifier()
     try:
@@ -341,26 +352,33 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, RuntimeError):  # none yet, or one fitted by an older network
         clf_accuracy = clf.fit()
         clf.save(args.classifier, clf_accuracy)
-    report: dict = {"classifier_accuracy_on_renders": clf_accuracy, "chance": chance()}
+    report: dict = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
+    report.update({"classifier_accuracy_on_renders": clf_accuracy, "chance": chance()})
     gen = Generator(args.models / "builtin", args.models / "builtin-inpaint", args.steps)
     rng = random.Random(5)
     seen = [seen_attributes(rng) for _ in range(args.n)]
     held = [held_out_attributes(rng) for _ in range(args.n)]
-    for name, attrs in (("seen", seen), ("held_out", held)):
-        images = gen.txt2img([prompt_for(a) for a in attrs], guidance=7.5, seed=1000)
-        report[f"{name}_guidance7_5"] = accuracy(clf.predict(images), attrs)
-    for guidance in (5.0, 1.0):
-        images = gen.txt2img([prompt_for(a) for a in seen], guidance=guidance, seed=1000)
-        report[f"seen_guidance{guidance:g}"] = accuracy(clf.predict(images), seen)
-    if gen.inpaint is not None:
+    if "adherence" in parts:
+        for name, attrs in (("seen", seen), ("held_out", held)):
+            images = gen.txt2img([prompt_for(a) for a in attrs], guidance=7.5, seed=1000)
+            report[f"{name}_guidance7_5"] = accuracy(clf.predict(images), attrs)
+        for guidance in (5.0, 1.0):
+            images = gen.txt2img([prompt_for(a) for a in seen], guidance=guidance, seed=1000)
+            report[f"seen_guidance{guidance:g}"] = accuracy(clf.predict(images), seen)
+    if gen.inpaint is not None and "inpaint" in parts:
         inpaint = eval_inpaint(gen, clf, max(10, args.n // 2))
         report["inpaint"] = {k: v for k, v in inpaint.items() if k not in ("images", "inputs")}
         report["outpaint"] = eval_outpaint(gen, max(10, args.n // 4))
-    report["vae"] = vae_reconstruction(gen, args.grid.with_name("builtin-vae.png"))
-    report["seconds_per_step_cfg"] = {"128": step_time(gen, 128), "512_single_pass": step_time(gen, 512)}
-    report["engine_seconds_per_step"] = [engine_step_time(args.models / "builtin", s) for s in (128, 512)]
-    sample_grid(gen, args.grid, [prompt_for(a) for a in seen[:12]] + [prompt_for(a) for a in held[:4]])
-    report["eval_seconds"] = time.time() - t0
+    if "vae" in parts:
+        report["vae"] = vae_reconstruction(gen, args.grid.with_name("builtin-vae.png"))
+    if "speed" in parts:
+        report["seconds_per_step_cfg"] = {"128": step_time(gen, 128), "512_single_pass": step_time(gen, 512)}
+        report["engine_seconds_per_step"] = [engine_step_time(args.models / "builtin", s) for s in (128, 512)]
+    if "grid" in parts:
+        sample_grid(gen, args.grid, [prompt_for(a) for a in seen[:12]] + [prompt_for(a) for a in held[:4]])
+    report["eval_seconds" if parts == set(PARTS) else f"eval_seconds_{'_'.join(sorted(parts))}"] = (
+        time.time() - t0
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
