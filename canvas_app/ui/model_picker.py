@@ -55,10 +55,9 @@ def builtin_about() -> str:
     and how to add a model for anything else."""
     count = words_for_model(BUILTIN_MODEL).word_count or 42
     return (
-        f"Built-in: simple scenes from {count} words: landscapes (sky, sun or moon, clouds, hills, "
-        "water, houses, trees) or circles, squares and triangles on a plain background, in 11 colours. "
-        "For anything else, add a Stable Diffusion model (.safetensors file or diffusers folder) "
-        f"with + beside the list, or put it in {models_folder()}."
+        f"Built-in: simple scenes from {count} words: landscapes (sky, sun or moon, hills, water, "
+        "houses, trees) or circles, squares and triangles, in 11 colours. For anything else, add a "
+        f"Stable Diffusion model (.safetensors or diffusers folder) with +, or put it in {models_folder()}."
     )
 
 

@@ -16,7 +16,6 @@ from canvas_app.core.vocabulary import words_for_model
 
 # Typing is checked after this pause, not on every key: a word half typed is not yet a finding.
 CHECK_DELAY_MS = 300
-ADD_MODEL_HINT = "For anything else, add a Stable Diffusion model with + beside Model."
 
 
 class PromptWordsNote(QLabel):
@@ -40,8 +39,6 @@ class PromptWordsNote(QLabel):
         words = words_for_model(self._model())
         prompt, negative = self._prompt.toPlainText(), self._negative.toPlainText()
         sentences = [_sentence(n) for n in words.notices(prompt, negative)]
-        if words.unknown(prompt) or words.unknown(negative):
-            sentences.append(ADD_MODEL_HINT)
         self.setText("\n".join(sentences))
         self.setVisible(bool(sentences))
 
