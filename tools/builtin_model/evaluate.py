@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tools.builtin_model import shape_judge
 from tools.builtin_model.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
 from tools.builtin_model.scenes import (
     BACKGROUND_COLORS,
@@ -175,8 +176,9 @@ def horizon_row(image: np.ndarray, cols: slice) -> float:
     return float(np.median(rows))
 
 
-def eval_inpaint(gen: Generator, clf: AttributeClassifier, n: int) -> dict:
-    """Mask the only object of a crop and ask for another kind or colour there."""
+def inpaint_cases(n: int) -> list[tuple[np.ndarray, np.ndarray, dict[str, str], dict[str, str]]]:
+    """Crops whose only object is a shape: (crop, mask over the object, its labels, the labels asked
+    for: another kind and another colour)."""
     rng, cases = random.Random(3), []
     seed = 20_000_000
     while len(cases) < n:
@@ -198,15 +200,27 @@ def eval_inpaint(gen: Generator, clf: AttributeClassifier, n: int) -> dict:
             kind=rng.choice([k for k in SHAPE_KINDS if k != labels["kind"]]),
             color=rng.choice([c for c in SHAPE_COLORS if c not in (bg, labels["color"])]),
         )
-        cases.append((pixels[:, crop_x : crop_x + CROP].copy(), mask, want))
-    results = [gen.inpaint_one(prompt_for(w), img, m, 100 + i) for i, (img, m, w) in enumerate(cases)]
+        cases.append((pixels[:, crop_x : crop_x + CROP].copy(), mask, labels, want))
+    return cases
+
+
+def eval_inpaint(gen: Generator, clf: AttributeClassifier, n: int) -> dict:
+    """Mask the only object of a crop and ask for another kind or colour there; judged by the
+    classifier and by shape_judge (which needs no fit)."""
+    cases = inpaint_cases(n)
+    results = [gen.inpaint_one(prompt_for(w), img, m, 100 + i) for i, (img, m, _, w) in enumerate(cases)]
     acc = accuracy(clf.predict(np.stack(results)), [w for *_, w in cases])
+    shapes = [shape_judge.judge(r, m) for r, (_, m, _, _) in zip(results, cases)]
     return {
         "cases": n,
         "kind": acc["kind"],
         "color": acc["color"],
+        "kind_by_shape_judge": float(np.mean([s["kind"] == w["kind"] for s, (*_, w) in zip(shapes, cases)])),
+        "color_by_shape_judge": float(
+            np.mean([s["color"] == w["color"] for s, (*_, w) in zip(shapes, cases)])
+        ),
         "images": results[:4],
-        "inputs": cases[:4],
+        "inputs": [(img, m, w) for img, m, _, w in cases[:4]],
     }
 
 
@@ -343,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="measure only this part (repeatable) and update its entries in --out, keeping the rest",
     )
+    parser.add_argument(
+        "--inpaint-text-encoder",
+        type=Path,
+        help="a CLIPTextModel folder to run the inpainting UNet with instead of the base's shared one "
+        "(e.g. the fine-tuned copy it was trained with, from git history), for a side-by-side run",
+    )
     args = parser.parse_args(argv)
     parts = set(args.only or PARTS)
     t0 = time.time()
@@ -355,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
     report.update({"classifier_accuracy_on_renders": clf_accuracy, "chance": chance()})
     gen = Generator(args.models / "builtin", args.models / "builtin-inpaint", args.steps)
+    if args.inpaint_text_encoder is not None and gen.inpaint is not None:
+        from transformers import CLIPTextModel
+
+        gen.inpaint.text_encoder = CLIPTextModel.from_pretrained(args.inpaint_text_encoder)
+        report["inpaint_text_encoder"] = str(args.inpaint_text_encoder)
     rng = random.Random(5)
     seen = [seen_attributes(rng) for _ in range(args.n)]
     held = [held_out_attributes(rng) for _ in range(args.n)]
