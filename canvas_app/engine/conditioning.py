@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from canvas_app.core.vocabulary import (
+    BUILTIN_POSITION_WORDS,
+    OPEN_VOCABULARY,
+    ModelWords,
+    is_builtin_folder,
+)
 
 
 @dataclass
@@ -80,43 +87,19 @@ def truncation_notices(model: Any, prompt: str, negative: str) -> list[str]:
     return out
 
 
-# A tokenizer with fewer whole-word tokens than this is a closed word list (the built-in model's 42
-# words), not a subword vocabulary such as CLIP's (some 30,000 whole words plus pieces that spell any
-# other word): only with a word list does a word outside it mean nothing to the model.
-CLOSED_VOCABULARY_MAX_WORDS = 5000
-_WORD = re.compile(r"\w+(?:'\w+)*")
+def model_words(model: Any) -> ModelWords:
+    """What the loaded model's tokenizer knows (core.vocabulary decides, for the panel too)."""
+    if "words" not in model.extras:
+        tokenizer = getattr(model.pipe, "tokenizer", None)
+        if tokenizer is None:
+            model.extras["words"] = OPEN_VOCABULARY
+        else:
+            folder = Path(model.source.shares or model.source.location)
+            ignored = BUILTIN_POSITION_WORDS if is_builtin_folder(folder) else ()
+            model.extras["words"] = ModelWords.from_tokens(tokenizer.get_vocab(), ignored)
+    return model.extras["words"]
 
 
-def vocabulary_size(tokenizer: Any) -> int | None:
-    """Number of words of two letters or more that a closed word-list tokenizer knows (a one-letter
-    word is also a letter of the alphabet); None for an open (subword) vocabulary."""
-    words = sum(1 for token in tokenizer.get_vocab() if token.endswith("</w>") and len(token) > 5)
-    return words if words < CLOSED_VOCABULARY_MAX_WORDS else None
-
-
-def unknown_words(tokenizer: Any, text: str) -> list[str]:
-    """The words of ``text`` (lower case, in order, once each) that a closed word-list tokenizer
-    does not hold as one token: it spells them out letter by letter. Empty for open vocabularies."""
-    if tokenizer is None or vocabulary_size(tokenizer) is None:
-        return []
-    out: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        pieces = tokenizer.tokenize(word)
-        if (len(pieces) != 1 or pieces[0] == tokenizer.unk_token) and word not in out:
-            out.append(word)
-    return out
-
-
-def unknown_word_notices(model: Any, prompt: str, negative: str) -> list[str]:
-    """A notice per prompt that holds words the model's tokenizer does not know, naming them."""
-    tokenizer = getattr(model.pipe, "tokenizer", None)
-    out = []
-    for label, text in (("prompt", prompt), ("negative prompt", negative)):
-        words = unknown_words(tokenizer, text)
-        if words:
-            named = ", ".join(f'"{w}"' for w in words)
-            out.append(
-                f"this model does not know the words {named} in the {label}: it reads them letter by "
-                "letter and they mean nothing to it"
-            )
-    return out
+def word_notices(model: Any, prompt: str, negative: str) -> list[str]:
+    """Notices naming the prompt words the model does not know, or knows but ignores."""
+    return model_words(model).notices(prompt, negative)

@@ -224,7 +224,7 @@ class LocalDiffusersEngine:
             # 3. Text conditioning
             cond = conditioning.encode(model, request.prompt, request.negative_prompt, request.guidance)
             notices += conditioning.truncation_notices(model, request.prompt, request.negative_prompt)
-            notices += conditioning.unknown_word_notices(model, request.prompt, request.negative_prompt)
+            notices += conditioning.word_notices(model, request.prompt, request.negative_prompt)
             region_prompts = None
             if request.regions:
                 from canvas_app.engine import regions
@@ -240,7 +240,7 @@ class LocalDiffusersEngine:
                 )
                 for region in request.regions:
                     notices += conditioning.truncation_notices(model, region.prompt, region.negative_prompt)
-                    notices += conditioning.unknown_word_notices(model, region.prompt, region.negative_prompt)
+                    notices += conditioning.word_notices(model, region.prompt, region.negative_prompt)
             # 4. Tiles
             tile_px = request.tile_plan.tile_size or model.native_size
             tile = max(1, tile_px // factor)

@@ -30,6 +30,7 @@ from canvas_app.core.request import Mode
 from canvas_app.ui.job_state import JobState
 from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import SCHEDULERS, ModelEntry
+from canvas_app.ui.prompt_words import PromptWordsNote
 from canvas_app.ui.region_list import RegionList
 from canvas_app.ui.workspace import Workspace
 
@@ -60,6 +61,7 @@ NO_FRAME_HINT = (
     "No frame selected: these settings go to the next frame. Draw one with the Frame tool (F), "
     "or press Generate to make one here."
 )
+ABOUT_ROLE = Qt.ItemDataRole.UserRole + 1  # a model entry's one-line description
 MODE_TEXT = {
     Mode.TXT2IMG: "txt2img: the frame is empty",
     Mode.IMG2IMG: "img2img: redraws the whole frame",
@@ -156,8 +158,14 @@ class FramePanel(QWidget):
         self.prompt_note = QLabel(EMPTY_PROMPT_NOTE, objectName="prompt_note")
         self.prompt_note.setWordWrap(True)
         form.addRow("", self.prompt_note)
+        # Words the chosen model does not know or ignores, shown before the run (as the mode is).
+        self.words_note = PromptWordsNote(self.prompt, self.negative, self.current_model)
+        form.addRow("", self.words_note)
         form.addRow("Negative", self.negative)
         form.addRow("Model", model_row)
+        self.model_about = QLabel(objectName="model_about")
+        self.model_about.setWordWrap(True)
+        form.addRow("", self.model_about)
         form.addRow("Sampler", self.scheduler)
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
@@ -185,7 +193,8 @@ class FramePanel(QWidget):
             edit.textChanged.connect(self._text_edited)
             edit.installEventFilter(self)
             edit.setToolTip("Shift+Enter: new line. Enter accepts a staged candidate.")
-        self.model.activated.connect(lambda _i: self._commit(model=self.model.currentData() or "builtin"))
+        self.model.activated.connect(lambda _i: self._commit(model=self.current_model()))
+        self.model.currentIndexChanged.connect(lambda _i: self._model_shown())
         self.scheduler.activated.connect(lambda _i: self._commit(scheduler=self.scheduler.currentText()))
         self.steps.valueChanged.connect(lambda v: self._commit(steps=int(v)))
         self.guidance.valueChanged.connect(lambda v: self._commit(guidance=float(v)))
@@ -223,8 +232,12 @@ class FramePanel(QWidget):
         self.model.clear()
         for entry in entries:
             self.model.addItem(entry.label, entry.model)
-            self.model.setItemData(self.model.count() - 1, entry.model, Qt.ItemDataRole.ToolTipRole)
+            self.model.setItemData(
+                self.model.count() - 1, entry.about or entry.model, Qt.ItemDataRole.ToolTipRole
+            )
+            self.model.setItemData(self.model.count() - 1, entry.about, ABOUT_ROLE)
         self._select_model(current or "builtin")
+        self._model_shown()
 
     def _select_model(self, model: str) -> None:
         index = self.model.findData(model)
@@ -232,6 +245,16 @@ class FramePanel(QWidget):
             self.model.addItem(model.rsplit("/", 1)[-1], model)
             index = self.model.count() - 1
         self.model.setCurrentIndex(index)
+
+    def current_model(self) -> str:
+        """The model the panel shows (the frame's, or the next frame's)."""
+        return str(self.model.currentData() or "builtin")
+
+    def _model_shown(self) -> None:
+        about = self.model.currentData(ABOUT_ROLE) or ""
+        self.model_about.setText(about)
+        self.model_about.setVisible(bool(about))
+        self.words_note.check()
 
     # -- frame <-> widgets -----------------------------------------------------------------------
     @property
@@ -278,6 +301,7 @@ class FramePanel(QWidget):
         finally:
             self._loading = False
         self._update_prompt_note()
+        self.words_note.check()
         self.refresh_mode()
         self._job_changed(self.ws.selected_frame_id)
 

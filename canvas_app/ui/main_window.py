@@ -5,8 +5,7 @@ It never imports torch: the engine lives behind the :class:`EngineWorker` handed
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QProgressBar,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -31,6 +29,7 @@ from canvas_app.ui import refcount_guard
 from canvas_app.ui.autosave import Autosaver
 from canvas_app.ui.brush_panel import BrushPanel
 from canvas_app.ui.document_io import Dialogs, DocumentIO, QtDialogs
+from canvas_app.ui.engine_link import EngineFactoryMaker, EngineLink
 from canvas_app.ui.error_banner import ErrorBanner
 from canvas_app.ui.frame_panel import FramePanel
 from canvas_app.ui.image_import import IMAGE_SUFFIXES, ImportError_, PlaceTool, load_image_file, restore_frame
@@ -39,28 +38,16 @@ from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.region_tool import bind_region_actions
 from canvas_app.ui.seam_marks import SeamMarks
-from canvas_app.ui.server_models import ServerModels
-from canvas_app.ui.settings import (
-    COMPILE_KEY,
-    DEFAULT_PREVIEW_S,
-    DEVICE_KEY,
-    ENGINE_TOKEN_KEY,
-    ENGINE_URL_KEY,
-    MODEL_KEY,
-    PREVIEW_KEY,
-    Settings,
-)
+from canvas_app.ui.settings import MODEL_KEY, Settings
 from canvas_app.ui.settings_dialog import SettingsDialog
 from canvas_app.ui.shortcuts_dialog import ShortcutsDialog, shortcut_rows
 from canvas_app.ui.staging import PatchList, StagingBar
 from canvas_app.ui.tools import install_tools
 from canvas_app.ui.window_menus import build_actions
 from canvas_app.ui.workspace import Workspace
-from canvas_app.workers.engine_worker import EngineFactory, EngineWorker
+from canvas_app.workers.engine_worker import EngineWorker
 
 APP_TITLE = "Canvas"
-# (device, preview interval) -> factory; with an engine server also url= and token= keywords.
-EngineFactoryMaker = Callable[..., EngineFactory]
 
 
 class MainWindow(QMainWindow):
@@ -78,8 +65,6 @@ class MainWindow(QMainWindow):
         refcount_guard.install()  # before the first paint: see refcount_guard's docstring
         self.settings = settings or Settings()
         self.worker = worker
-        # Builds an engine factory for (device, preview interval): lets Settings switch at once.
-        self.engine_factory = engine_factory
         self.autosaver: Autosaver | None = None  # set by install_autosave's caller
         self.ws = Workspace(doc)
         install_tools(self.ws)
@@ -125,18 +110,15 @@ class MainWindow(QMainWindow):
         # 3. Status bar.
         self.zoom_label = QLabel("100%")
         self.pos_label = QLabel("")
-        self.engine_label = QLabel("Engine: not started")
-        self.load_bar = QProgressBar(maximumWidth=120, textVisible=False)
-        self.load_bar.setRange(0, 0)  # busy indicator while a model loads
-        self.load_bar.hide()
+        # Which engine runs (device or server), its label and busy bar: engine_link.py.
+        self.engine_link = EngineLink(self, engine_factory)
+        self.engine_label, self.server_models = self.engine_link.label, self.engine_link.server_models
         sb = self.statusBar()
-        sb.addPermanentWidget(self.load_bar)
+        sb.addPermanentWidget(self.engine_link.load_bar)
         sb.addPermanentWidget(self.engine_label)
         sb.addPermanentWidget(self.pos_label)
         sb.addPermanentWidget(self.zoom_label)
 
-        self._engine_key = self._wanted_engine()
-        self.server_models = ServerModels(self)
         build_actions(self)
         self._connect()
         self._load_settings()
@@ -172,11 +154,6 @@ class MainWindow(QMainWindow):
         self.ws.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         bind_region_actions(self.ws, self.tool_actions)
         self.seams.changed.connect(lambda: self.repair_seam_action.setEnabled(self.seams.can_repair()))
-        self.worker.engine_ready.connect(lambda dev: self.engine_label.setText(f"Engine: {dev}"))
-        self.worker.engine_error.connect(self.show_error)
-        self.worker.engine_error.connect(lambda _m: self.engine_label.setText("Engine: unavailable"))
-        self.worker.task_started.connect(self._task_started)
-        self.worker.task_done.connect(self._task_done)
         self._mode_timer.timeout.connect(self.frame_panel.refresh_mode)
         self._bind_document()
 
@@ -397,17 +374,6 @@ class MainWindow(QMainWindow):
         self.frame_panel._commit(model=path)
         self.load_model(path)
 
-    def _task_started(self, _task_id: int, label: str) -> None:
-        self.load_bar.show()
-        self.statusBar().showMessage(f"{label}…")
-
-    def _task_done(self, _task_id: int, label: str, error: str) -> None:
-        self.load_bar.hide()
-        if error:
-            self.show_error(f"{label} failed: {error}")
-        else:
-            self.statusBar().showMessage(f"{label}: ready", 5000)
-
     # -- settings and help dialogs ----------------------------------------------------------------
     def show_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self)
@@ -420,46 +386,6 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
-
-    def _wanted_engine(self) -> tuple[str, str, str, bool]:
-        """(device, server URL, token, compile) from the settings: which engine should run."""
-        s = self.settings
-        return (
-            s.get(DEVICE_KEY, ""),
-            s.get(ENGINE_URL_KEY, ""),
-            s.get(ENGINE_TOKEN_KEY, ""),
-            s.get(COMPILE_KEY, False),
-        )
-
-    def apply_engine_settings(self) -> None:
-        """Put the engine (this computer's device or a server), and the preview rate, into effect now."""
-        device, url, token, compile_unet = wanted = self._wanted_engine()
-        preview = self.settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
-        if self.engine_factory is None:
-            self.statusBar().showMessage("The engine settings apply at the next start.", 6000)
-            return
-        if wanted != self._engine_key:
-            self._engine_key = wanted
-            self.engine_label.setText("Engine: starting…")
-            if url:
-                factory, label = (
-                    self.engine_factory(device, preview, url=url, token=token),
-                    f"Connecting to {url}",
-                )
-            else:
-                factory, label = (
-                    # compile only when on: a factory maker need not know the option otherwise
-                    self.engine_factory(device, preview, **({"compile": True} if compile_unet else {})),
-                    f"Switching to {device or 'the best device'}",
-                )
-            self.worker.replace_engine(factory, label)
-        else:
-            # Same device: keep the loaded models, change only how often previews come.
-            def set_rate(engine: object) -> None:
-                if hasattr(engine, "settings"):
-                    engine.settings = replace(engine.settings, preview_interval_s=preview)
-
-            self.worker.submit_call(set_rate, "Preview rate")
 
     # -- images in -------------------------------------------------------------------------------
     def import_files(self, paths: list, x: float, y: float) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from canvas_app.core.request import BUILTIN_MODEL
+from canvas_app.core.vocabulary import words_for_model
 from canvas_app.resources import builtin_model_dir
 
 APP_NAME = "canvas-app"
@@ -45,7 +46,19 @@ SCHEDULERS: tuple[str, ...] = (
 class ModelEntry:
     label: str
     model: str  # the request's model string: "builtin" or a path
-    origin: str  # builtin | folder | added
+    origin: str  # builtin | folder | added | server
+    about: str = ""  # one line the picker shows under the model: what it draws
+
+
+def builtin_about() -> str:
+    """The built-in model in one line: what it draws (its card: resources/models/builtin/README.md)
+    and how to add a model for anything else."""
+    count = words_for_model(BUILTIN_MODEL).word_count or 42
+    return (
+        f"Built-in: simple scenes from {count} words: landscapes (sky, sun or moon, hills, water, "
+        "houses, trees) or circles, squares and triangles, in 11 colours. For anything else, add a "
+        f"Stable Diffusion model (.safetensors or diffusers folder) with +, or put it in {models_folder()}."
+    )
 
 
 def models_folder() -> Path:
@@ -73,7 +86,7 @@ def scan_folder(folder: Path) -> list[ModelEntry]:
 
 def list_models(added: list[str], folder: Path | None = None) -> list[ModelEntry]:
     """Built-in first, then the models folder, then added paths (missing ones are skipped)."""
-    entries = [ModelEntry("Built-in", BUILTIN_MODEL, "builtin")]
+    entries = [ModelEntry("Built-in", BUILTIN_MODEL, "builtin", builtin_about())]
     seen = {BUILTIN_MODEL}
     for entry in scan_folder(folder if folder is not None else models_folder()):
         if entry.model not in seen:

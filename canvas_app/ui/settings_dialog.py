@@ -176,7 +176,7 @@ class SettingsDialog(QDialog):
             s.set(ENGINE_URL_KEY, server[0])
             s.set(ENGINE_TOKEN_KEY, server[1])
             s.set(COMPILE_KEY, compile_unet)
-            w.apply_engine_settings()
+            w.engine_link.apply_settings()
         interval = float(self.autosave.value())
         if interval != s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S):
             s.set(INTERVAL_KEY, interval)

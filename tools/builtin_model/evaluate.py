@@ -2,6 +2,9 @@
 outpainting continuity, speed; and draw the sample grid.
 
     python -m tools.builtin_model.evaluate --out docs/builtin-eval.json --grid docs/images/builtin-samples.png
+
+``--only inpaint`` (or another part) measures that part alone and updates its entries in ``--out``,
+keeping the others (after a change that touches only that part, e.g. the inpainting text encoder).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from tools.builtin_model import shape_judge
 from tools.builtin_model.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
 from tools.builtin_model.scenes import (
     BACKGROUND_COLORS,
@@ -37,6 +41,7 @@ from tools.builtin_model.scenes import (
 PALETTES = {"house": HOUSE_COLORS, "tree": TREE_COLORS, "sun": SUN_COLORS, "moon": MOON_COLORS}
 LANDSCAPE_KINDS = ("house", "tree", "sun", "moon")
 SHAPE_KINDS = ("circle", "square", "triangle")
+PARTS = ("adherence", "inpaint", "vae", "speed", "grid")
 
 
 def prompt_for(attrs: dict[str, str]) -> str:
@@ -171,8 +176,9 @@ def horizon_row(image: np.ndarray, cols: slice) -> float:
     return float(np.median(rows))
 
 
-def eval_inpaint(gen: Generator, clf: AttributeClassifier, n: int) -> dict:
-    """Mask the only object of a crop and ask for another kind or colour there."""
+def inpaint_cases(n: int) -> list[tuple[np.ndarray, np.ndarray, dict[str, str], dict[str, str]]]:
+    """Crops whose only object is a shape: (crop, mask over the object, its labels, the labels asked
+    for: another kind and another colour)."""
     rng, cases = random.Random(3), []
     seed = 20_000_000
     while len(cases) < n:
@@ -194,15 +200,27 @@ def eval_inpaint(gen: Generator, clf: AttributeClassifier, n: int) -> dict:
             kind=rng.choice([k for k in SHAPE_KINDS if k != labels["kind"]]),
             color=rng.choice([c for c in SHAPE_COLORS if c not in (bg, labels["color"])]),
         )
-        cases.append((pixels[:, crop_x : crop_x + CROP].copy(), mask, want))
-    results = [gen.inpaint_one(prompt_for(w), img, m, 100 + i) for i, (img, m, w) in enumerate(cases)]
+        cases.append((pixels[:, crop_x : crop_x + CROP].copy(), mask, labels, want))
+    return cases
+
+
+def eval_inpaint(gen: Generator, clf: AttributeClassifier, n: int) -> dict:
+    """Mask the only object of a crop and ask for another kind or colour there; judged by the
+    classifier and by shape_judge (which needs no fit)."""
+    cases = inpaint_cases(n)
+    results = [gen.inpaint_one(prompt_for(w), img, m, 100 + i) for i, (img, m, _, w) in enumerate(cases)]
     acc = accuracy(clf.predict(np.stack(results)), [w for *_, w in cases])
+    shapes = [shape_judge.judge(r, m) for r, (_, m, _, _) in zip(results, cases)]
     return {
         "cases": n,
         "kind": acc["kind"],
         "color": acc["color"],
+        "kind_by_shape_judge": float(np.mean([s["kind"] == w["kind"] for s, (*_, w) in zip(shapes, cases)])),
+        "color_by_shape_judge": float(
+            np.mean([s["color"] == w["color"] for s, (*_, w) in zip(shapes, cases)])
+        ),
         "images": results[:4],
-        "inputs": cases[:4],
+        "inputs": [(img, m, w) for img, m, _, w in cases[:4]],
     }
 
 
@@ -333,7 +351,20 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("checkpoints/classifier.pt"),
         help="fitted classifier weights: loaded when the file exists, else fitted and saved there",
     )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="measure only this part (repeatable) and update its entries in --out, keeping the rest",
+    )
+    parser.add_argument(
+        "--inpaint-text-encoder",
+        type=Path,
+        help="a CLIPTextModel folder to run the inpainting UNet with instead of the base's shared one "
+        "(e.g. the fine-tuned copy it was trained with, from git history), for a side-by-side run",
+    )
     args = parser.parse_args(argv)
+    parts = set(args.only or PARTS)
     t0 = time.time()
     clf = AttributeClassifier()
     try:
@@ -341,26 +372,38 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, RuntimeError):  # none yet, or one fitted by an older network
         clf_accuracy = clf.fit()
         clf.save(args.classifier, clf_accuracy)
-    report: dict = {"classifier_accuracy_on_renders": clf_accuracy, "chance": chance()}
+    report: dict = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
+    report.update({"classifier_accuracy_on_renders": clf_accuracy, "chance": chance()})
     gen = Generator(args.models / "builtin", args.models / "builtin-inpaint", args.steps)
+    if args.inpaint_text_encoder is not None and gen.inpaint is not None:
+        from transformers import CLIPTextModel
+
+        gen.inpaint.text_encoder = CLIPTextModel.from_pretrained(args.inpaint_text_encoder)
+        report["inpaint_text_encoder"] = str(args.inpaint_text_encoder)
     rng = random.Random(5)
     seen = [seen_attributes(rng) for _ in range(args.n)]
     held = [held_out_attributes(rng) for _ in range(args.n)]
-    for name, attrs in (("seen", seen), ("held_out", held)):
-        images = gen.txt2img([prompt_for(a) for a in attrs], guidance=7.5, seed=1000)
-        report[f"{name}_guidance7_5"] = accuracy(clf.predict(images), attrs)
-    for guidance in (5.0, 1.0):
-        images = gen.txt2img([prompt_for(a) for a in seen], guidance=guidance, seed=1000)
-        report[f"seen_guidance{guidance:g}"] = accuracy(clf.predict(images), seen)
-    if gen.inpaint is not None:
+    if "adherence" in parts:
+        for name, attrs in (("seen", seen), ("held_out", held)):
+            images = gen.txt2img([prompt_for(a) for a in attrs], guidance=7.5, seed=1000)
+            report[f"{name}_guidance7_5"] = accuracy(clf.predict(images), attrs)
+        for guidance in (5.0, 1.0):
+            images = gen.txt2img([prompt_for(a) for a in seen], guidance=guidance, seed=1000)
+            report[f"seen_guidance{guidance:g}"] = accuracy(clf.predict(images), seen)
+    if gen.inpaint is not None and "inpaint" in parts:
         inpaint = eval_inpaint(gen, clf, max(10, args.n // 2))
         report["inpaint"] = {k: v for k, v in inpaint.items() if k not in ("images", "inputs")}
         report["outpaint"] = eval_outpaint(gen, max(10, args.n // 4))
-    report["vae"] = vae_reconstruction(gen, args.grid.with_name("builtin-vae.png"))
-    report["seconds_per_step_cfg"] = {"128": step_time(gen, 128), "512_single_pass": step_time(gen, 512)}
-    report["engine_seconds_per_step"] = [engine_step_time(args.models / "builtin", s) for s in (128, 512)]
-    sample_grid(gen, args.grid, [prompt_for(a) for a in seen[:12]] + [prompt_for(a) for a in held[:4]])
-    report["eval_seconds"] = time.time() - t0
+    if "vae" in parts:
+        report["vae"] = vae_reconstruction(gen, args.grid.with_name("builtin-vae.png"))
+    if "speed" in parts:
+        report["seconds_per_step_cfg"] = {"128": step_time(gen, 128), "512_single_pass": step_time(gen, 512)}
+        report["engine_seconds_per_step"] = [engine_step_time(args.models / "builtin", s) for s in (128, 512)]
+    if "grid" in parts:
+        sample_grid(gen, args.grid, [prompt_for(a) for a in seen[:12]] + [prompt_for(a) for a in held[:4]])
+    report["eval_seconds" if parts == set(PARTS) else f"eval_seconds_{'_'.join(sorted(parts))}"] = (
+        time.time() - t0
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
