@@ -1,6 +1,6 @@
 """Check the attribute classifier on the built-in model's own images before trusting it as a judge.
 
-    python -m tools.builtin_model.classifier_check [--seeds 2] [--out bench-out/classifier-check]
+    python -m tools.builtin_model.classifier_check [--seeds 1] [--out bench-out/classifier-check]
 
 Generates one picture per prompt and seed ("a yellow sun, blue sky, hills", ...: the kinds and
 colours the benchmarks ask for, one object each, 128 px, 20 steps), has the classifier judge each,
@@ -44,7 +44,7 @@ def prompt(kind: str, color: str, setting: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=Path("resources/models/builtin"))
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--weights", type=Path, default=WEIGHTS)
     parser.add_argument("--out", type=Path, default=Path("bench-out/classifier-check"))
