@@ -140,3 +140,10 @@ def test_an_unknown_regions_method_is_refused() -> None:
         GenerationRequest(regions_method="cross")
     request = GenerationRequest(regions=(LEFT,), regions_method="attention")
     assert GenerationRequest.from_json(request.to_json()).regions_method == "attention"
+
+
+def test_a_request_saved_before_the_choice_existed_still_blends_predictions() -> None:
+    saved = GenerationRequest(regions=(LEFT,), regions_method="multidiffusion").to_dict()
+    del saved["regions_method"]  # what a patch's lineage from an older version holds
+    assert GenerationRequest.from_dict(saved).regions_method == "multidiffusion"
+    assert GenerationRequest(regions=(LEFT,)).regions_method == "attention"  # new requests: the default

@@ -13,7 +13,7 @@ with BatchNorm).
 Generated objects also come larger than rendered ones (a regional "sun" fills its third), so a share
 of the crops is zoomed in on the main object (1.2-2.2x); those teach kind and colour, not position.
 Trained weights ship beside this file (``WEIGHTS``, half precision, about 0.5 MB): rebuilding them
-takes some 15-20 CPU minutes (``python -m tools.builtin_model.classifier``), and the numbers in
+takes a few CPU minutes (``python -m tools.builtin_model.classifier``), and the numbers in
 docs/benchmarks.md are those of these weights.
 """
 
