@@ -97,3 +97,18 @@ def test_a_fit_resumed_from_its_checkpoint_ends_where_an_unbroken_fit_does(tmp_p
     resumed.fit(n_scenes=16, epochs=2, checkpoint=checkpoint)
     for key, value in whole.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[key]), key
+
+
+def test_shipped_weights_load_small_and_judge_renders():
+    assert classifier.WEIGHTS.stat().st_size < 2_000_000
+    clf = classifier.AttributeClassifier()
+    accuracy = clf.load()
+    assert accuracy["main_object_clear"]["kind"] > 0.85  # what the fit measured: 0.90
+    images, labels, clear, _ = classifier.labelled_crops(
+        range(50_000_000, 50_000_040), np.random.default_rng(1), 2
+    )
+    predicted = clf.predict(images[clear])
+    wanted = [lab for lab, c in zip(labels, clear, strict=True) if c]
+    kind = np.mean([p["kind"] == w["kind"] for p, w in zip(predicted, wanted, strict=True)])
+    color = np.mean([p["color"] == w["color"] for p, w in zip(predicted, wanted, strict=True)])
+    assert kind > 0.7 and color > 0.8, (kind, color)

@@ -181,7 +181,7 @@ class AttributeClassifier:
         self.net = _network()
 
     def fit(
-        self, n_scenes: int = 1600, epochs: int = 5, seed: int = 7, checkpoint: Path | None = None
+        self, n_scenes: int = 1200, epochs: int = 14, seed: int = 7, checkpoint: Path | None = None
     ) -> dict[str, dict[str, float]]:
         """Train on fresh renders (held-out combinations included); return per-attribute accuracy on
         a test split of renders the classifier never saw: on crops whose main object is clear (what
@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     parser = argparse.ArgumentParser(description="Fit the attribute classifier and save its weights.")
-    parser.add_argument("--scenes", type=int, default=1600)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--scenes", type=int, default=1200)
+    parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/classifier-fit.pt"))
