@@ -1,6 +1,6 @@
 """Regional prompts on the built-in model: does each region get its object, and what does it cost?
 
-    python bench/regions.py [--n 50] [--steps 20] [--classifier checkpoints/classifier.pt]
+    python bench/regions.py [--n 50] [--steps 20] [--methods multidiffusion,attention]
 
 A 384x128 frame (three 128 px thirds, the model's native size, so each third is exactly one crop the
 classifier reads). Background "blue sky, green hills"; a region over the left third "a red house",
@@ -23,6 +23,7 @@ import numpy as np
 
 from canvas_app.core.regions import Region
 from canvas_app.engine.api import CancelToken, Finished, GenerationRequest
+from tools.builtin_model.classifier import WEIGHTS
 
 W, H, THIRD = 384, 128, 128
 SETS = {
@@ -88,10 +89,17 @@ def _count(items) -> dict[str, int]:
     return out
 
 
-def cost(engine, model: str, steps: int, repeats: int) -> dict[str, float]:
+def cost(engine, model: str, steps: int, repeats: int, method: str) -> dict[str, float]:
+    """Seconds of whole runs (the default two-pass path for this frame) with 0..3 regions."""
     extra = [Region(128, 0, 128, H, prompt="a green tree")]
     base = GenerationRequest(
-        prompt="blue sky, green hills", width=W, height=H, steps=steps, seed=3, model=model
+        prompt="blue sky, green hills",
+        width=W,
+        height=H,
+        steps=steps,
+        seed=3,
+        model=model,
+        regions_method=method,
     )
     spec = SETS["house_sun"]
     all_regions = (*regions_for(spec), *extra)
@@ -111,64 +119,89 @@ def cost(engine, model: str, steps: int, repeats: int) -> dict[str, float]:
 
 
 def unet_cost(model_dir: str, repeats: int) -> dict[str, float]:
-    """Seconds per UNet call of the built-in model on one 128 px tile for batches of 2 (negative +
-    prompt) to 5 rows (+ 1..3 regions), interleaved; and the rows each tile of the bench's frame
-    sends (a region only joins the tiles it reaches)."""
+    """Seconds per UNet call of the built-in model on one 128 px tile, interleaved: multidiffusion
+    sends batches of 2 (negative + prompt) to 5 rows (+ 1..3 regions); masked attention always 2
+    rows, with the tokens of 1 + k prompts in every cross-attention layer. CPU seconds of this
+    process (one thread), not wall time: on a machine shared with other jobs the wall clock mostly
+    measures the others. And the rows each tile of the bench's frame sends with multidiffusion (a
+    region only joins the tiles it reaches)."""
     import torch
 
+    from canvas_app.engine import region_attention
     from canvas_app.engine.local import LocalDiffusersEngine
     from canvas_app.engine.regions import prepare
     from canvas_app.engine.tiling import plan_tiles
 
     model = LocalDiffusersEngine(device="cpu").load(model_dir)
     unet, factor = model.unet, model.vae_factor
+    region_attention.install(unet)
     side = model.native_size // factor
+    length = int(model.pipe.tokenizer.model_max_length)
     x = torch.randn(1, unet.config.in_channels, side, side)
-    text = torch.randn(1, 77, unet.config.cross_attention_dim)
+    text = torch.randn(1, length, unet.config.cross_attention_dim)
     t = torch.tensor(500)
-    times: dict[int, list[float]] = {n: [] for n in range(2, 6)}
+
+    def attention_call(k: int) -> None:
+        weights = torch.zeros(k + 1, 1, side, side)
+        for i in range(k + 1):  # vertical stripes, one per prompt
+            weights[i, :, :, i * side // (k + 1) : (i + 1) * side // (k + 1)] = 1
+        tokens = region_attention.TileTokens([(i * length, (i + 1) * length) for i in range(k + 1)], weights)
+        unet(
+            x.expand(2, -1, -1, -1),
+            t,
+            encoder_hidden_states=text.repeat(2, k + 1, 1),
+            cross_attention_kwargs={"regions": tokens},
+        )
+
+    calls = {
+        f"batch{n}": (
+            lambda n=n: unet(x.expand(n, -1, -1, -1), t, encoder_hidden_states=text.expand(n, -1, -1))
+        )
+        for n in range(2, 6)
+    }
+    calls |= {f"attention{k}": (lambda k=k: attention_call(k)) for k in range(1, 4)}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     with torch.inference_mode():
-        unet(x.expand(2, -1, -1, -1), t, encoder_hidden_states=text.expand(2, -1, -1))  # warm-up
+        for call in calls.values():  # warm-up
+            call()
         for _ in range(repeats):
-            for n in times:
-                t0 = time.perf_counter()
-                unet(x.expand(n, -1, -1, -1), t, encoder_hidden_states=text.expand(n, -1, -1))
-                times[n].append(time.perf_counter() - t0)
+            for name, call in calls.items():
+                t0 = time.process_time()
+                call()
+                times[name].append(time.process_time() - t0)
         spec = SETS["house_sun"]
         prompts = prepare(model, spec["background"], "", regions_for(spec), 7.5, W, H)
-    out = {f"unet_seconds_batch{n}": round(statistics.median(v), 4) for n, v in times.items()}
-    base = statistics.median(times[2])
-    for n in range(3, 6):
-        out[f"unet_ratio_{n - 2}_regions"] = round(statistics.median(times[n]) / base, 3)
+    median = {name: statistics.median(v) for name, v in times.items()}
+    out: dict = {f"unet_cpu_seconds_{name}": round(v, 4) for name, v in median.items()}
+    for k in range(1, 4):
+        out[f"multidiffusion_unet_ratio_{k}_regions"] = round(median[f"batch{k + 2}"] / median["batch2"], 3)
+        out[f"attention_unet_ratio_{k}_regions"] = round(median[f"attention{k}"] / median["batch2"], 3)
     tiles = plan_tiles(W // factor, H // factor, side, 32 // factor)
     rows = []
     for tile in tiles:
         local = prompts.weights[:, :, tile.y : tile.y + tile.h, tile.x : tile.x + tile.w]
         rows.append(2 + sum(1 for i in range(1, local.shape[0]) if float(local[i].max()) > 0))
-    out["rows_per_tile_two_regions"] = rows
-    out["row_ratio_two_regions"] = round(sum(rows) / (2 * len(tiles)), 3)
+    out["multidiffusion_rows_per_tile_two_regions"] = rows
     return out
 
 
-def grid(rows: list[tuple[np.ndarray | None, np.ndarray]], path: Path) -> None:
-    """Each row one seed: the single prompt on the left (when made), the regions on the right (region
-    edges marked)."""
+def grid(rows: list[list[np.ndarray]], path: Path) -> None:
+    """Each row one seed, each column one way of making it (e.g. single prompt, multidiffusion,
+    attention); tick marks at the region edges."""
     from PIL import Image, ImageDraw
 
     gap = 8
-    cols = 2 if all(single is not None for single, _ in rows) else 1
+    cols = len(rows[0])
     img = Image.new("RGB", (cols * (W + gap) + gap, len(rows) * (H + gap) + gap), (40, 40, 40))
     draw = ImageDraw.Draw(img)
-    for i, (single, regional) in enumerate(rows):
+    for i, row in enumerate(rows):
         y = gap + i * (H + gap)
-        left = gap
-        if cols == 2:
-            img.paste(Image.fromarray(single), (gap, y))
-            left = 2 * gap + W
-        img.paste(Image.fromarray(regional), (left, y))
-        for x in (THIRD, W - THIRD):  # tick marks at the region edges
-            draw.line([(left + x, y), (left + x, y + 5)], fill=(255, 255, 255))
-            draw.line([(left + x, y + H - 6), (left + x, y + H - 1)], fill=(255, 255, 255))
+        for j, picture in enumerate(row):
+            left = gap + j * (W + gap)
+            img.paste(Image.fromarray(picture), (left, y))
+            for x in (THIRD, W - THIRD):
+                draw.line([(left + x, y), (left + x, y + 5)], fill=(255, 255, 255))
+                draw.line([(left + x, y + H - 6), (left + x, y + H - 1)], fill=(255, 255, 255))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
@@ -182,9 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50, help="seeds per set")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sets", default="house_sun,shapes")
-    parser.add_argument("--classifier", type=Path, default=Path("checkpoints/classifier.pt"))
-    parser.add_argument("--fit-scenes", type=int, default=800, help="scenes to fit a missing classifier on")
-    parser.add_argument("--fit-epochs", type=int, default=4)
+    parser.add_argument("--methods", default="multidiffusion,attention", help="regions_method values")
+    parser.add_argument("--classifier", type=Path, default=WEIGHTS, help="attribute classifier weights")
     parser.add_argument("--cost-steps", type=int, default=10)
     parser.add_argument("--cost-repeats", type=int, default=3, help="whole runs per k (0: none)")
     parser.add_argument("--unet-repeats", type=int, default=10, help="UNet calls per batch size (0: none)")
@@ -193,8 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         "--images", type=Path, default=Path("bench-out/regions"), help="generated images (reused)"
     )
     parser.add_argument("--generate-only", action="store_true", help="make the images, judge nothing")
+    parser.add_argument(
+        "--judge-only", action="store_true", help="judge the seeds whose images exist, generate nothing"
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/regions-bench.json"))
-    parser.add_argument("--grid", type=Path, default=Path("docs/images/regions-grid.png"))
+    parser.add_argument(
+        "--grid",
+        type=Path,
+        default=Path("docs/images/regions-grid.png"),
+        help="regions-grid-SET.png beside it",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (on a busy CPU one is fastest)")
     args = parser.parse_args(argv)
     import torch
@@ -205,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline_n = args.n if args.baseline_n is None else args.baseline_n
     report: dict = {
         "size": f"{W}x{H}",
-        "seeds": args.n,
-        "single_prompt_seeds": baseline_n,
+        "large_frame": "two-pass (the default: compose at 224x72, refine 4 tiles at strength 0.4)",
         "steps": args.steps,
     }
     engine = LocalDiffusersEngine(device="cpu", previews=False)
@@ -221,53 +260,56 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(out).save(path)
         return out
 
-    results = {}
-    for name in args.sets.split(",") if args.n > 0 else []:
-        spec = SETS[name]
-        singles, regionals = [], []
-        t0 = time.time()
-        for seed in range(args.n):
+    methods = args.methods.split(",")
+    names = args.sets.split(",") if args.n > 0 else []
+    # Seed by seed across sets and methods, so a run cut short has the same seeds for every column.
+    made: dict[str, dict[str, list[np.ndarray]]] = {
+        name: {m: [] for m in [*methods, "single"]} for name in names
+    }
+    t0 = time.time()
+    for seed in range(args.n):
+        for name in names:
+            spec = SETS[name]
             base = GenerationRequest(
                 prompt=spec["background"], width=W, height=H, steps=args.steps, seed=seed, model=args.model
             )
             stem = args.images / f"{name}-s{args.steps}-{seed:03d}"
-            regionals.append(
-                image(base.with_changes(regions=regions_for(spec)), stem.with_suffix(".regions.png"))
-            )
-            if seed < baseline_n:
-                singles.append(
+            if args.judge_only and not all(stem.with_suffix(f".{m}.png").exists() for m in methods):
+                continue
+            for method in methods:
+                request = base.with_changes(regions=regions_for(spec), regions_method=method)
+                made[name][method].append(image(request, stem.with_suffix(f".{method}.png")))
+            if seed < baseline_n and (not args.judge_only or stem.with_suffix(".single.png").exists()):
+                made[name]["single"].append(
                     image(base.with_changes(prompt=spec["single"]), stem.with_suffix(".single.png"))
                 )
-            print(name, seed, round(time.time() - t0), flush=True)
-        results[name] = (spec, singles, regionals, round((time.time() - t0) / 60, 1))
+        print("seed", seed, round(time.time() - t0), flush=True)
     if args.generate_only:
         return 0
     clf = AttributeClassifier()
-    if results:
-        try:
-            report["classifier_accuracy_on_renders"] = clf.load(args.classifier)
-        except FileNotFoundError:  # none yet: fit one (the recipe of tools/builtin_model/classifier.py)
-            accuracy = clf.fit(n_scenes=args.fit_scenes, epochs=args.fit_epochs)
-            clf.save(args.classifier, accuracy)
-            report["classifier_accuracy_on_renders"] = accuracy
-    for name, (spec, singles, regionals, minutes) in results.items():
-        report[name] = {
-            "regions": judge(clf, regionals, spec),
-            "single_prompt": judge(clf, singles, spec) if singles else None,
-            "minutes_to_generate": minutes,
-        }
+    if names:  # the shipped weights (tools/builtin_model/classifier.py says how to rebuild them)
+        report["classifier_accuracy_on_renders"] = clf.load(args.classifier)
+    for name in names:
+        spec, columns = SETS[name], made[name]
+        report[name] = {m: judge(clf, columns[m], spec) for m in methods}
+        report[name]["single_prompt"] = judge(clf, columns["single"], spec) if columns["single"] else None
         print(name, json.dumps(report[name]), flush=True)
-        if name == "house_sun":
-            padded = (
-                singles + [None] * (len(regionals) - len(singles)) if singles else [None] * len(regionals)
-            )
-            grid(list(zip(padded[:8], regionals[:8], strict=True)), args.grid)
+        rows = min(8, len(columns[methods[0]]))
+        blank = np.full((H, W, 3), 64, np.uint8)  # seeds without a single-prompt picture
+        shown = ["single", *methods] if columns["single"] else methods
+        grid(
+            [[columns[c][i] if i < len(columns[c]) else blank for c in shown] for i in range(rows)],
+            args.grid if name == "house_sun" else args.grid.with_name(f"regions-grid-{name}.png"),
+        )
+        report[name]["grid_columns"] = shown
+        report[name]["seeds"] = len(columns[methods[0]])
+        report[name]["single_prompt_seeds"] = len(columns["single"])
     if args.unet_repeats > 0:
         report["unet_cost"] = unet_cost(args.model, args.unet_repeats)
         print("unet cost", json.dumps(report["unet_cost"]), flush=True)
-    if args.cost_repeats > 0:
-        report["cost"] = cost(engine, args.model, args.cost_steps, args.cost_repeats)
-        print("cost", json.dumps(report["cost"]), flush=True)
+    for method in methods if args.cost_repeats > 0 else []:
+        report[f"cost_{method}"] = cost(engine, args.model, args.cost_steps, args.cost_repeats, method)
+        print("cost", method, json.dumps(report[f"cost_{method}"]), flush=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -32,6 +32,14 @@ LARGE_FRAME_MODES = ("two-pass", "tiled")
 DEFAULT_LARGE_FRAME = "two-pass"
 # Strength of the refining pass of "two-pass"; chosen by measurement (docs/benchmarks.md, coherence).
 DEFAULT_REFINE_STRENGTH = 0.4
+# How regions' prompts are combined (engine/regions.py): "multidiffusion" blends each prompt's whole
+# noise prediction by its region's weight (one UNet row per prompt); "attention" masks each prompt's
+# text tokens to its region inside the cross-attention layers (two rows whatever the regions). The
+# default is chosen by measurement (docs/benchmarks.md, regions): as good here, a third cheaper.
+REGIONS_METHODS = ("multidiffusion", "attention")
+DEFAULT_REGIONS_METHOD = "attention"
+# Requests saved before the choice existed were made by blending predictions: read back, they still are.
+LEGACY_REGIONS_METHOD = "multidiffusion"
 
 
 # The generation settings a prompt frame carries into its requests, and a patch's lineage back into a
@@ -104,9 +112,14 @@ class GenerationRequest:
     # Regions with their own prompts, in the crop's coordinates (see core/regions.py); the prompt
     # above is the background.
     regions: tuple[Region, ...] = ()
+    regions_method: str = DEFAULT_REGIONS_METHOD
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
+        if self.regions_method not in REGIONS_METHODS:
+            raise ValueError(
+                f"regions_method must be one of {', '.join(REGIONS_METHODS)}, not {self.regions_method!r}"
+            )
         if self.large_frame not in LARGE_FRAME_MODES:
             raise ValueError(
                 f"large_frame must be one of {', '.join(LARGE_FRAME_MODES)}, not {self.large_frame!r}"
@@ -158,6 +171,8 @@ class GenerationRequest:
         if unknown:
             raise ValueError(f"unknown request fields: {', '.join(sorted(unknown))}")
         kwargs = dict(data)
+        if kwargs.get("regions") and "regions_method" not in kwargs:
+            kwargs["regions_method"] = LEGACY_REGIONS_METHOD
         for key in ("init_image", "mask"):
             if kwargs.get(key) is not None:
                 kwargs[key] = _png_b64_to_array(kwargs[key])

@@ -237,6 +237,7 @@ class LocalDiffusersEngine:
                     request.guidance,
                     request.width,
                     request.height,
+                    request.regions_method,
                 )
                 for region in request.regions:
                     notices += conditioning.truncation_notices(model, region.prompt, region.negative_prompt)

@@ -7,6 +7,9 @@ by its soft weight (core/regions.py: the region's box or painted mask, softened;
 takes what the regions leave), as in region-based MultiDiffusion / Mixture of Diffusers. The
 scheduler steps the blended prediction, so the frame is denoised once and the regions share one
 coherent latent. A batch of k + 2 rows instead of 2 costs far less than k + 1 separate runs.
+
+The other method, masked cross-attention (engine/region_attention.py), shares the encoded prompts
+and weights made here and is chosen by the request's ``regions_method``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from canvas_app.core.regions import DEFAULT_REGION_FEATHER, Region, blend_weights, region_weights
+from canvas_app.core.request import REGIONS_METHODS
 from canvas_app.engine.conditioning import Conditioning, encode
 
 
@@ -26,13 +30,15 @@ class RegionPrompts:
 
     ``embeds``/``pooled``: every distinct text, one row each. ``prompts``: for the background (first)
     and each region, (row of its negative or None when unguided, row of its text). ``weights``:
-    (P, 1, h, w) normalised blend weights at latent resolution, P = 1 + regions.
+    (P, 1, h, w) normalised blend weights at latent resolution, P = 1 + regions. ``method``: how the
+    prompts are combined (core.request.REGIONS_METHODS).
     """
 
     embeds: Any
     pooled: Any | None
     prompts: list[tuple[int | None, int]]
     weights: Any
+    method: str = "multidiffusion"
 
     def predict(
         self, model: Any, scaled: Any, extra: Any | None, t: Any, window: tuple[slice, ...], guidance: float
@@ -41,6 +47,10 @@ class RegionPrompts:
         input (1, C, h, w); ``extra``: the inpainting UNet's mask channels for it, or None."""
         import torch
 
+        if self.method == "attention":
+            from canvas_app.engine import region_attention
+
+            return region_attention.predict(self, model, scaled, extra, t, window, guidance)
         local = self.weights[window[0], slice(None), window[2], window[3]]
         # Only prompts that own some of this tile go through the UNet (the background always).
         active = [0] + [i for i in range(1, len(self.prompts)) if bool(local[i].max() > 0)]
@@ -97,10 +107,14 @@ def prepare(
     guidance: float,
     width: int,
     height: int,
+    method: str = "multidiffusion",
 ) -> RegionPrompts:
     """Encode the background and region prompts and compute their blend weights for a request of
     width x height pixels (the regions in its coordinates)."""
     import torch
+
+    if method not in REGIONS_METHODS:
+        raise ValueError(f"regions_method must be one of {', '.join(REGIONS_METHODS)}, not {method!r}")
 
     factor = model.vae_factor
     guided = guidance > 1.0
@@ -134,9 +148,14 @@ def prepare(
     background, parts = blend_weights(latent)
     stack = np.stack([background, *parts])[:, None].astype(np.float32)
     device, dtype = model.unet.device, model.unet.dtype
+    if method == "attention":
+        from canvas_app.engine import region_attention
+
+        region_attention.install(model.unet)
     return RegionPrompts(
         embeds=torch.cat(embeds).to(device, dtype),
         pooled=torch.cat(pooled).to(device, dtype) if pooled else None,
         prompts=prompts,
         weights=torch.from_numpy(stack).to(device, dtype),
+        method=method,
     )

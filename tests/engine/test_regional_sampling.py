@@ -92,8 +92,11 @@ def test_a_hidden_region_is_not_sent_and_a_painted_mask_shapes_the_region(engine
     masked = Region(32, 0, 32, 64, prompt="a red house", mask_png=encode_mask(painted))
     box = Region(32, 0, 32, 64, prompt="a red house")
     plain = _image(run(engine, _request(sd4, w=128, steps=1)))
-    with_mask = _image(run(engine, _request(sd4, w=128, steps=1, regions=(masked,))))
-    with_box = _image(run(engine, _request(sd4, w=128, steps=1, regions=(box,))))
+    # Blended predictions keep a painted edge to the pixel; masked attention only to the resolution
+    # of the attention layers (docs/benchmarks.md, regions), too coarse for this 16 px half-box.
+    kw = dict(w=128, steps=1, regions_method="multidiffusion")
+    with_mask = _image(run(engine, _request(sd4, regions=(masked,), **kw)))
+    with_box = _image(run(engine, _request(sd4, regions=(box,), **kw)))
     # Right half of the box (x 48..64): the box changes it, the painted mask (mostly) does not.
     changed_box = np.abs(with_box - plain)[:, 52:60].mean()
     changed_mask = np.abs(with_mask - plain)[:, 52:60].mean()
@@ -120,7 +123,7 @@ def test_prompts_share_one_unet_call_per_tile_and_step(engine, sd4: str) -> None
     sizes: list[int] = []
     handle = model.unet.register_forward_pre_hook(lambda _m, args: sizes.append(int(args[0].shape[0])))
     try:
-        _image(run(engine, _request(sd4, steps=2, regions=(LEFT, RIGHT))))
+        _image(run(engine, _request(sd4, steps=2, regions=(LEFT, RIGHT), regions_method="multidiffusion")))
     finally:
         handle.remove()
     # Per step one call: shared negative, the region's own negative, background, two regions.

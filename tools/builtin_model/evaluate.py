@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from tools.builtin_model import shape_judge
-from tools.builtin_model.classifier import ATTRIBUTES, CROP, AttributeClassifier, crop_labels
+from tools.builtin_model.classifier import ATTRIBUTES, CROP, WEIGHTS, AttributeClassifier, crop_labels
 from tools.builtin_model.scenes import (
     BACKGROUND_COLORS,
     HALF_INSIDE,
@@ -348,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--classifier",
         type=Path,
-        default=Path("checkpoints/classifier.pt"),
-        help="fitted classifier weights: loaded when the file exists, else fitted and saved there",
+        default=WEIGHTS,
+        help="fitted classifier weights (the shipped ones by default): loaded when the file exists, else fitted and saved there",
     )
     parser.add_argument(
         "--only",
