@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         self.frame_panel.add_model_file.connect(self.add_model_file)
         self.frame_panel.add_model_folder.connect(self.add_model_folder)
         self.patch_list.reroll_requested.connect(self.reroll)
+        self.patch_list.upscale_requested.connect(self.upscale_patch)
         self.worker.engine_ready.connect(lambda dev: self.engine_label.setText(f"Engine: {dev}"))
         self.worker.engine_error.connect(self.show_error)
         self.worker.engine_error.connect(lambda _m: self.engine_label.setText("Engine: unavailable"))
@@ -311,6 +312,18 @@ class MainWindow(QMainWindow):
         self.ws.view.setFocus(Qt.FocusReason.OtherFocusReason)
         try:
             return self.gen.upscale(frame_id, scale)
+        except (ValueError, RuntimeError) as exc:
+            self.show_error(f"Cannot upscale: {exc}")
+            return None
+
+    def upscale_patch(self, patch_id: str, scale: int) -> int | None:
+        """Upscale Patch x2/x4: the selected accepted patch, refined with its own prompt, staged on
+        its frame grown to match."""
+        patch = next((p for p in self.ws.doc.patches if p.id == patch_id), None)
+        if patch is None:
+            return None
+        try:
+            return self.gen.upscale_patch(patch, scale)
         except (ValueError, RuntimeError) as exc:
             self.show_error(f"Cannot upscale: {exc}")
             return None
