@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256])
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--refine", type=float, nargs="+", default=[0.4])
+    parser.add_argument("--refine", type=float, nargs="*", default=[0.4], help="none: no two-pass runs")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (to split a run)")
     parser.add_argument("--prompt", default="green hills under a blue sky")
     parser.add_argument("--model", default="builtin")
     parser.add_argument("--device", default="cpu")
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, large, strength in ways:
             images, counts, seconds = [], [], []
             n_seeds = args.seeds if large != "tiled" else (args.tiled_seeds or args.seeds)
-            for seed in range(n_seeds):
+            for seed in range(args.first_seed, args.first_seed + n_seeds):
                 request = GenerationRequest(
                     prompt=args.prompt,
                     width=size,

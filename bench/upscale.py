@@ -128,7 +128,7 @@ def memory(sizes: list[str], steps: int) -> None:
     print(f"(model loaded and warmed up: {results[0]['base_mib']:.0f} MiB RSS)")
 
 
-def strength_sweep(strengths: list[float], seeds: int, grid: str | None) -> None:
+def strength_sweep(strengths: list[float], seeds: int, steps: int, grid: str | None) -> None:
     from PIL import Image, ImageDraw
 
     from canvas_app.core.upscale import lanczos, upscale_request
@@ -140,7 +140,7 @@ def strength_sweep(strengths: list[float], seeds: int, grid: str | None) -> None
         plain = lanczos(small, 2)
         row = [("lanczos", plain)]
         for s in strengths:
-            request = upscale_request(small, 2, prompt=PROMPT, strength=s, steps=20, seed=seed)
+            request = upscale_request(small, 2, prompt=PROMPT, strength=s, steps=steps, seed=seed)
             row.append((f"{s:g}", _run(engine, request)))
         rows.append(row)
         for label, image in row:
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep = sub.add_parser("strength")
     sweep.add_argument("--strengths", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5])
     sweep.add_argument("--seeds", type=int, default=3)
+    sweep.add_argument("--steps", type=int, default=10)
     sweep.add_argument("--grid")
     args = parser.parse_args(argv)
     if args.what == "memory":
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "child":
         child(args.job, args.steps)
     else:
-        strength_sweep(args.strengths, args.seeds, args.grid)
+        strength_sweep(args.strengths, args.seeds, args.steps, args.grid)
     return 0
 
 
