@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.request import DEFAULT_REFINE_STRENGTH, LARGE_FRAME_MODES
+from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH
 from canvas_app.ui.frame_panel import LARGE_FRAME_TEXT
 from canvas_app.ui.job_state import JobState
 
@@ -106,7 +107,11 @@ def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window)
     )
     request = engine.requests[-1]
     assert (request.mode.value, request.width, request.height) == ("img2img", 128, 128)
-    assert request.large_frame == "tiled" and request.strength == 0.3 and request.origin == (0, 0)
+    assert (
+        request.large_frame == "tiled"
+        and request.strength == DEFAULT_UPSCALE_STRENGTH
+        and request.origin == (0, 0)
+    )
     # Accepting writes the 128 px result (Enter on the canvas), one undo step with the frame growth after it.
     window.ws.view.setFocus()
     qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
@@ -181,7 +186,7 @@ def test_upscale_patch_x2_refines_the_patch_with_its_own_prompt(qtbot, window):
     request = engine.requests[-1]
     assert (request.mode.value, request.width, request.height) == ("img2img", 128, 128)
     assert request.prompt == "a red house" and request.large_frame == "tiled"
-    assert request.strength == 0.3 and request.origin == (patch.x, patch.y)
+    assert request.strength == DEFAULT_UPSCALE_STRENGTH and request.origin == (patch.x, patch.y)
     assert (request.init_image == lanczos(pixels, 2)).all()
     window.ws.view.setFocus()
     qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
