@@ -82,6 +82,9 @@ def child(job: str, steps: int) -> None:
     rng = np.random.default_rng(0)
     # Warm-up (lazy initialisation) at 64 px: smaller than any job, so it pre-grows nothing.
     _run(engine, GenerationRequest(prompt=PROMPT, width=64, height=64, steps=1, seed=1))
+    if job.startswith("decode"):  # the VAE decode alone: decode:SIZE (band-wise) or decode-old:SIZE
+        _decode_job(engine, job)
+        return
     if job in ("tile", "vae"):
         side = 128 if job == "tile" else 256
         image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
@@ -104,9 +107,44 @@ def child(job: str, steps: int) -> None:
                       "seconds": time.perf_counter() - start}))  # fmt: skip
 
 
+def _decode_job(engine, job: str) -> None:
+    """Peak of decoding SIZE x SIZE pixels from random latents: with the engine's band-wise decode,
+    or (``decode-old``) with the whole-image float blend and conversion the engine used before."""
+    import time
+
+    import torch
+
+    from canvas_app.engine import images
+    from canvas_app.engine.tiling import tiled_map
+
+    kind, size = job.split(":")
+    model = engine.load("builtin")
+    f = model.vae_factor
+    z = torch.randn(
+        1, model.latent_channels, int(size) // f, int(size) // f, generator=torch.Generator().manual_seed(0)
+    )
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _rss_kib("VmRSS")
+    start = time.perf_counter()
+    with torch.inference_mode():
+        if kind == "decode":
+            images.decode(model, z, model.native_size)
+        else:
+            vae = model.vae
+            edge, overlap = images._vae_tile(model, model.native_size)
+            x = tiled_map(
+                z / float(vae.config.scaling_factor), lambda t: vae.decode(t).sample, edge, overlap, f, True
+            )
+            ((x[0].float().clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    peak = _rss_kib("VmHWM")
+    print(json.dumps({"job": job, "added_mib": (peak - base) / 1024, "base_mib": base / 1024,
+                      "seconds": time.perf_counter() - start}))  # fmt: skip
+
+
 def memory(sizes: list[str], steps: int) -> None:
     results = []
-    for job in ["tile", "vae", *sizes]:
+    jobs = sizes if all(j.startswith("decode") for j in sizes) else ["tile", "vae", *sizes]
+    for job in jobs:
         out = (
             subprocess.run(
                 [sys.executable, "-m", "bench.upscale", "child", job, "--steps", str(steps)],
@@ -119,11 +157,11 @@ def memory(sizes: list[str], steps: int) -> None:
         )
         results.append(json.loads(out))
         print(out, flush=True)
-    tile = results[0]["added_mib"]
+    tile = results[0]["added_mib"] if results[0]["job"] == "tile" else 1.0
     print(f"\n{'job':12s} {'peak added MiB':>15s} {'vs one tile':>12s} {'seconds':>8s}")
     for r in results:
         names = {"tile": "one tile", "vae": "one VAE tile"}
-        name = names.get(r["job"]) or "{} x{}".format(*r["job"].split(":"))
+        name = names.get(r["job"]) or r["job"]
         print(f"{name:12s} {r['added_mib']:15.1f} {r['added_mib'] / tile:12.2f} {r['seconds']:8.1f}")
     print(f"(model loaded and warmed up: {results[0]['base_mib']:.0f} MiB RSS)")
 
