@@ -97,13 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256])
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--refine", type=float, nargs="+", default=[0.4])
+    parser.add_argument("--refine", type=float, nargs="*", default=[0.4], help="none: no two-pass runs")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from here (to split a run)")
     parser.add_argument("--prompt", default="green hills under a blue sky")
     parser.add_argument("--model", default="builtin")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--grid", help="PNG of all results (per size: -SIZE appended)")
     parser.add_argument("--no-tiled", action="store_true", help="skip the one-pass runs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--tiled-seeds", type=int, help="seeds for the one-pass runs (default: --seeds; it is slow)"
+    )
+    parser.add_argument("--save", help="folder for every result as PNG (SIZE-WAY-SEED.png)")
     args = parser.parse_args(argv)
     if args.threads:
         import torch
@@ -115,16 +120,18 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = LocalDiffusersEngine(device=args.device, previews=False)
     engine.load(args.model)
-    ways = ([("one-pass tiled", "tiled", 0.4)] if not args.no_tiled else []) + [
-        (f"two-pass {s:g}", "two-pass", s) for s in args.refine
-    ]
+    # Two-pass first (its counts matter most and one-pass is slow); the grid shows one-pass on top.
+    ways = [(f"two-pass {s:g}", "two-pass", s) for s in args.refine] + (
+        [("one-pass tiled", "tiled", 0.4)] if not args.no_tiled else []
+    )
     for size in args.sizes:
         print(f"\n{args.prompt!r} at {size}x{size}, {args.seeds} seeds, {args.steps} steps")
         rows = []
         times: dict[str, float] = {}
         for label, large, strength in ways:
             images, counts, seconds = [], [], []
-            for seed in range(args.seeds):
+            n_seeds = args.seeds if large != "tiled" else (args.tiled_seeds or args.seeds)
+            for seed in range(args.first_seed, args.first_seed + n_seeds):
                 request = GenerationRequest(
                     prompt=args.prompt,
                     width=size,
@@ -139,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 images.append(image)
                 counts.append(count_horizons(image))
                 seconds.append(elapsed)
+                if args.save:
+                    Path(args.save).mkdir(parents=True, exist_ok=True)
+                    name = f"{size}-{label.replace(' ', '_')}-{seed}.png"
+                    Image.fromarray(image).save(Path(args.save) / name)
                 print(f"    {label} seed {seed}: {counts[-1]} horizon(s), {elapsed:.1f} s", flush=True)
             hist = {n: counts.count(n) for n in sorted(set(counts))}
             one = counts.count(1) / len(counts)
@@ -155,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  time {label} / one-pass: {t / times['one-pass tiled']:.2f}")
         if args.grid:
             grid = Path(args.grid)
+            rows = rows[-1:] + rows[:-1] if not args.no_tiled else rows
             save_grid(grid.with_name(f"{grid.stem}-{size}{grid.suffix}"), rows, min(size, 128))
     return 0
 

@@ -1,5 +1,5 @@
-"""Interleaved timing of one-pass tiled vs two-pass at 256x256 (built-in model, CPU, one thread):
-``python bench/coherence_timing.py [STEPS]``. Runs alternate, so both ways see the same load;
+"""Interleaved timing of one-pass tiled vs two-pass (built-in model, CPU, one thread):
+``python bench/coherence_timing.py [STEPS] [SIZE] [SEEDS]`` (defaults 10, 256, 3). Runs alternate, so both ways see the same load;
 CPU seconds (process time) are reported next to wall seconds."""
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ def main() -> None:
     engine = LocalDiffusersEngine(device="cpu", previews=False)
     engine.load("builtin")
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    size = int(sys.argv[2]) if len(sys.argv) > 2 else 256
+    seeds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     times: dict[str, list[tuple[float, float]]] = {"tiled": [], "two-pass": []}
-    for seed in range(3):
+    for seed in range(seeds):
         for large in times:
             request = GenerationRequest(
                 prompt="green hills under a blue sky",
-                width=256,
-                height=256,
+                width=size,
+                height=size,
                 steps=steps,
                 seed=100 + seed,
                 large_frame=large,

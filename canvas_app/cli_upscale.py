@@ -8,6 +8,7 @@ from typing import Any
 
 def add_upscale_parser(sub: Any) -> None:
     from canvas_app.cli import _default
+    from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH
 
     up = sub.add_parser("upscale", help="upscale an image x2/x4 (Lanczos, then refined by the model)")
     up.add_argument("input", help="the image to upscale (PNG, JPEG, ...)")
@@ -19,7 +20,9 @@ def add_upscale_parser(sub: Any) -> None:
         "--model", help="builtin, a diffusers folder, a .safetensors file or a hub id (default: builtin)"
     )
     up.add_argument(
-        "--strength", type=float, help="how much the refinement redraws, in (0, 1] (default: 0.3)"
+        "--strength",
+        type=float,
+        help=f"how much the refinement redraws, in (0, 1] (default: {DEFAULT_UPSCALE_STRENGTH})",
     )
     up.add_argument("--steps", type=int, help=f"denoising steps (default: {_default('steps')})")
     up.add_argument("--seed", type=int, help="seed (default: random)")

@@ -14,7 +14,7 @@ from canvas_app.core.frame_plan import empty_pixels
 from canvas_app.engine.api import GenerationRequest, Mode
 from canvas_app.engine.devices import latent_dtype
 from canvas_app.engine.infill import infill
-from canvas_app.engine.tiling import tiled_map
+from canvas_app.engine.tiling import tiled_decode, tiled_map
 
 
 @dataclass
@@ -25,13 +25,6 @@ class Inputs:
     notices: list[str] = field(default_factory=list)
 
 
-def _to_tensor(rgb: np.ndarray, like: Any) -> Any:
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-    return x.to(like.device, like.dtype)
-
-
 def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
     """VAE tile edge and overlap in latent cells: the UNet tile, at least 256 px (VAE tiles are
     cheap next to the UNet), overlapping by a quarter."""
@@ -40,25 +33,32 @@ def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
 
 
 def encode(model: Any, rgb: np.ndarray, tile_px: int) -> Any:
-    """HxWx3 uint8 -> scaled latents (1, C, h, w) in the sampler's latent dtype."""
+    """HxWx3 uint8 -> scaled latents (1, C, h, w) in the sampler's latent dtype. The pixels become
+    floats one VAE tile at a time (a view of the uint8 array is what gets tiled), so a large image
+    never exists as a whole in floats."""
+    import torch
+
     vae = model.vae
     param = next(vae.parameters())
-    x = _to_tensor(rgb, param)
+    pixels = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]  # uint8 view
+
+    def encode_tile(t: Any) -> Any:
+        return vae.encode(_floats(t, param)).latent_dist.mode()
+
     edge, overlap = _vae_tile(model, tile_px)
-    latents = tiled_map(x, lambda t: vae.encode(t).latent_dist.mode(), edge, overlap, model.vae_factor, False)
+    latents = tiled_map(pixels, encode_tile, edge, overlap, model.vae_factor, False)
     shift = float(vae.config.get("shift_factor") or 0.0)
     latents = (latents - shift) * float(vae.config.scaling_factor)
     return latents.to(latent_dtype(model.unet.dtype))
 
 
-def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:
-    """Scaled latents -> HxWx3 uint8."""
-    vae = model.vae
-    param = next(vae.parameters())
-    shift = float(vae.config.get("shift_factor") or 0.0)
-    z = (latents / float(vae.config.scaling_factor) + shift).to(param.dtype)
-    edge, overlap = _vae_tile(model, tile_px)
-    image = tiled_map(z, lambda t: vae.decode(t).sample, edge, overlap, model.vae_factor, True)
+def _floats(pixels: Any, like: Any) -> Any:
+    """(1, 3, h, w) uint8 -> [-1, 1] in ``like``'s device and dtype."""
+    return (pixels.to(like.device).float() / 127.5 - 1.0).to(like.dtype)
+
+
+def _to_uint8(image: Any) -> np.ndarray:
+    """(1, 3, h, w) decoded floats -> h x w x 3 uint8; raises EngineError on NaN."""
     if not bool(image.isfinite().all()):  # e.g. a VAE overflowing in fp16: never paste garbage
         from canvas_app.engine.errors import EngineError
 
@@ -67,6 +67,17 @@ def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:
         )
     image = ((image[0].float().clamp(-1, 1) + 1.0) * 127.5).round().byte()
     return image.permute(1, 2, 0).cpu().numpy()
+
+
+def decode(model: Any, latents: Any, tile_px: int) -> np.ndarray:
+    """Scaled latents -> HxWx3 uint8, decoded in tiles and finished band by band (never the whole
+    image in floats: ``tiling.tiled_decode``)."""
+    vae = model.vae
+    param = next(vae.parameters())
+    shift = float(vae.config.get("shift_factor") or 0.0)
+    z = (latents / float(vae.config.scaling_factor) + shift).to(param.dtype)
+    edge, overlap = _vae_tile(model, tile_px)
+    return tiled_decode(z, lambda t: vae.decode(t).sample, edge, overlap, model.vae_factor, _to_uint8)
 
 
 def _latent_mask(alpha: np.ndarray, factor: int, like: Any, binary: bool) -> Any:

@@ -121,3 +121,58 @@ def tiled_map(x: Any, fn: Callable[[Any], Any], tile: int, overlap: int, factor:
         blender.add(i, out)
     assert blender is not None
     return blender.result()
+
+
+def tiled_decode(
+    z: Any,
+    fn: Callable[[Any], Any],
+    tile: int,
+    overlap: int,
+    factor: int,
+    finish: Callable[[Any], np.ndarray],
+) -> np.ndarray:
+    """Decode latents ``z`` (1, C, h, w) in overlapping tiles of ``tile`` latent cells, blended as
+    ``tiled_map`` does, into an H x W x channels array made by ``finish`` (a float band -> its
+    pixels, e.g. uint8). Unlike ``tiled_map`` it never holds the whole image in floats: tiles come
+    row by row, so the blend is kept for one row of tiles (a band) and every pixel row that no later
+    tile reaches is finished and written out. An x4 upscale to 2048 px keeps a 2048 x 256 band of
+    floats, not 2048 x 2048 of them."""
+    import torch
+
+    _, _, lat_h, lat_w = z.shape
+    if lat_w <= tile and lat_h <= tile:
+        return finish(fn(z))
+    tiles = plan_tiles(lat_w, lat_h, tile, overlap)
+    width, height, ramp = lat_w * factor, lat_h * factor, overlap * factor
+    out: np.ndarray | None = None
+    band: Any = None  # weighted sum over pixel rows [top, top + rows) of every tile added so far
+    weight: Any = None
+    top = 0
+    for t in tiles:  # row by row (plan_tiles' order)
+        x0, y0, tw, th = t.scaled(factor)
+        if band is None or y0 != top:  # a new row of tiles: rows above it are done
+            if band is not None:
+                done = y0 - top
+                pixels = finish(band[:, :, :done] / weight[:done])
+                out = out if out is not None else np.empty((height, width) + pixels.shape[2:], pixels.dtype)
+                out[top:y0] = pixels
+                band, weight = band[:, :, done:], weight[done:]
+            value = fn(z[:, :, t.y : t.y + t.h, t.x : t.x + t.w])
+            grown = torch.zeros(value.shape[:2] + (th, width), device=value.device, dtype=value.dtype)
+            grown_w = torch.zeros((th, width), device=value.device, dtype=value.dtype)
+            if band is not None:
+                grown[:, :, : band.shape[2]] = band
+                grown_w[: weight.shape[0]] = weight
+            band, weight, top = grown, grown_w, y0
+        else:
+            value = fn(z[:, :, t.y : t.y + t.h, t.x : t.x + t.w])
+        w = torch.from_numpy(tile_weight(Tile(x0, y0, tw, th), width, height, ramp)).to(
+            value.device, value.dtype
+        )
+        band[:, :, :th, x0 : x0 + tw] += value * w
+        weight[:th, x0 : x0 + tw] += w
+        del value
+    pixels = finish(band / weight)
+    out = out if out is not None else np.empty((height, width) + pixels.shape[2:], pixels.dtype)
+    out[top:] = pixels
+    return out

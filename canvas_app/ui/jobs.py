@@ -116,12 +116,31 @@ class GenerationController(QObject):
         """Upscale x2/x4 what lies under the frame: the frame grows ``scale`` times from its top-left
         corner (one undo step) and the Lanczos-upscaled pixels, refined at low strength in tiles,
         are staged on it like any candidate. Raises ValueError (empty frame, too large)."""
+        frame = self.ws.doc.frame(frame_id)
+        return self._upscale(frame, frame.rect, frame, scale)
+
+    def upscale_patch(self, patch: Patch, scale: int) -> int:
+        """Upscale x2/x4 an accepted patch: its pixels as they are now, refined with the prompt and
+        settings that made it (its lineage). Staged on the patch's frame, moved onto the patch and
+        grown ``scale`` times (one undo step), or on a new frame where that one is gone. Raises
+        ValueError (empty, too large) before anything changes."""
+        lineage = GenerationRequest.from_json(patch.request_json)
+        return self._upscale(self.ws.doc.frames.get(patch.frame_id), patch.rect, lineage, scale)
+
+    def _upscale(
+        self, frame: PromptFrame | None, rect: tuple[int, int, int, int], settings: object, scale: int
+    ) -> int:
         doc = self.ws.doc
-        frame = doc.frame(frame_id)
-        pixels = doc.image.read(*frame.rect)
-        request = upscale_request(pixels, scale, frame, seed=random.randint(0, MAX_SEED))
-        self.discard(frame_id)  # candidates of the small frame no longer fit it
-        frame = doc.update_frame(frame_id, f"Upscale x{scale}", w=frame.w * scale, h=frame.h * scale)
+        x, y, w, h = rect
+        request = upscale_request(doc.image.read(*rect), scale, settings, seed=random.randint(0, MAX_SEED))
+        big = dict(x=x, y=y, w=w * scale, h=h * scale)
+        if frame is None:  # a patch whose frame was deleted: a new frame with the patch's settings
+            names = tuple(n for n in FRAME_SETTINGS if n != "batch")
+            frame = doc.add_frame(PromptFrame(**big, **frame_settings(settings, names)))  # type: ignore[arg-type]
+        else:
+            self.discard(frame.id)  # candidates of the small frame no longer fit it
+            frame = doc.update_frame(frame.id, f"Upscale x{scale}", **big)
+        self.ws.select_frame(frame.id)
         return self._submit(frame, replace(request, origin=(frame.x, frame.y)))
 
     def repair_seam(self, frame_id: str, band: tuple[tuple[int, int], np.ndarray]) -> int:

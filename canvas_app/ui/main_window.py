@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         self.ws.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         bind_region_actions(self.ws, self.tool_actions)
         self.seams.changed.connect(lambda: self.repair_seam_action.setEnabled(self.seams.can_repair()))
+        self.patch_list.upscale_requested.connect(self.upscale_patch)
         self._mode_timer.timeout.connect(self.frame_panel.refresh_mode)
         self._bind_document()
 
@@ -300,6 +301,18 @@ class MainWindow(QMainWindow):
             return self.seams.repair()
         except (ValueError, RuntimeError) as exc:
             self.show_error(f"Cannot repair the seam: {exc}")
+            return None
+
+    def upscale_patch(self, patch_id: str, scale: int) -> int | None:
+        """Upscale Patch x2/x4: the selected accepted patch, refined with its own prompt, staged on
+        its frame grown to match."""
+        patch = next((p for p in self.ws.doc.patches if p.id == patch_id), None)
+        if patch is None:
+            return None
+        try:
+            return self.gen.upscale_patch(patch, scale)
+        except (ValueError, RuntimeError) as exc:
+            self.show_error(f"Cannot upscale: {exc}")
             return None
 
     def generate_more(self) -> None:

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from canvas_app.core.upscale import SCALES
 from canvas_app.ui.jobs import GenerationController, frame_pixels
 from canvas_app.ui.qimage import array_to_qimage
 from canvas_app.ui.workspace import Workspace
@@ -127,6 +128,7 @@ class PatchList(QWidget):
     frame's current prompt)."""
 
     reroll_requested = Signal(str, bool)  # patch id, use the frame's edited prompt
+    upscale_requested = Signal(str, int)  # patch id, scale
 
     def __init__(self, ws: Workspace) -> None:
         super().__init__()
@@ -140,11 +142,24 @@ class PatchList(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.reroll)
         buttons.addWidget(self.reroll_prompt)
+        # Also in the Generate menu (the window adds them): enabled while a patch is selected.
+        self.upscale_actions: dict[int, QAction] = {}
+        upscale_buttons = QHBoxLayout()
+        for scale in SCALES:
+            action = QAction(f"Upscale Patch x{scale}", self)
+            action.setToolTip(f"Upscale the selected patch x{scale} and refine it with its own prompt")
+            action.triggered.connect(lambda _c=False, s=scale: self._request_upscale(s))
+            self.upscale_actions[scale] = action
+            button = QToolButton()
+            button.setDefaultAction(action)
+            upscale_buttons.addWidget(button)
+        upscale_buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Accepted patches"))
         layout.addWidget(self.list)
         layout.addLayout(buttons)
+        layout.addLayout(upscale_buttons)
         self.reroll.clicked.connect(lambda: self._request(False))
         self.reroll_prompt.clicked.connect(lambda: self._request(True))
         self.list.itemSelectionChanged.connect(self._update_buttons)
@@ -187,8 +202,15 @@ class PatchList(QWidget):
         has = bool(self.selected_patch_id())
         self.reroll.setEnabled(has)
         self.reroll_prompt.setEnabled(has)
+        for action in self.upscale_actions.values():
+            action.setEnabled(has)
 
     def _request(self, edited_prompt: bool) -> None:
         patch_id = self.selected_patch_id()
         if patch_id:
             self.reroll_requested.emit(patch_id, edited_prompt)
+
+    def _request_upscale(self, scale: int) -> None:
+        patch_id = self.selected_patch_id()
+        if patch_id:
+            self.upscale_requested.emit(patch_id, scale)

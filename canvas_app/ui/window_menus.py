@@ -137,6 +137,17 @@ def build_actions(window: MainWindow) -> None:
     window.repair_seam_action = make_action(window, "&Repair Seam", window.repair_seam, "Ctrl+Alt+R")
     window.repair_seam_action.setEnabled(False)
     gen.addAction(window.repair_seam_action)
+    for action in window.patch_list.upscale_actions.values():
+        gen.addAction(action)
+
+    def frame_selected(*_args: object) -> None:
+        selected = window.ws.selected_frame_id in window.ws.doc.frames
+        window.upscale2_action.setEnabled(selected)
+        window.upscale4_action.setEnabled(selected)
+
+    window.ws.selection_changed.connect(frame_selected)
+    window.ws.document_replaced.connect(frame_selected)
+    frame_selected()
 
     help_menu = menu.addMenu("&Help")
     window.about_action = make_action(window, "&About canvas_app", lambda: show_about(window))

@@ -13,7 +13,7 @@ from PIL import Image
 from canvas_app.cli import LARGE_FRAME_CHOICES, main
 from canvas_app.core.image_metadata import REQUEST_KEY
 from canvas_app.core.request import DEFAULT_LARGE_FRAME, LARGE_FRAME_MODES
-from canvas_app.core.upscale import lanczos
+from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH, lanczos
 from canvas_app.engine.api import GenerationRequest, Mode
 
 
@@ -89,7 +89,11 @@ def test_upscale_writes_a_refined_image_scale_times_larger(tmp_path: Path, sd4: 
     )  # fmt: skip
     assert code == 0, err
     request = _request_of(out)
-    assert request.mode is Mode.IMG2IMG and request.large_frame == "tiled" and request.strength == 0.3
+    assert (
+        request.mode is Mode.IMG2IMG
+        and request.large_frame == "tiled"
+        and request.strength == DEFAULT_UPSCALE_STRENGTH
+    )
     assert (request.width, request.height, request.seed, request.prompt) == (96, 64, 9, "a photo")
     with Image.open(out) as img:
         result = np.asarray(img.convert("RGB"))

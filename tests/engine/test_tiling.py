@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canvas_app.engine.tiling import Tile, TileBlender, plan_tiles, tile_weight, tiled_map
+from canvas_app.engine.tiling import Tile, TileBlender, plan_tiles, tile_weight, tiled_decode, tiled_map
 
 
 @given(
@@ -67,3 +67,26 @@ def test_tiled_map_equals_direct_map_for_local_fn(decode: bool) -> None:
     tiled = tiled_map(x, fn, 8, 3, factor, decode)
     assert tiled.shape == fn(x).shape
     assert torch.allclose(tiled, fn(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(25, 41), (8, 8), (6, 30), (33, 7)])
+def test_tiled_decode_is_tiled_map_finished_band_by_band(shape: tuple[int, int]) -> None:
+    # The upscale's memory (issue 15): the blend of a large decode is never held whole in floats.
+    factor, tile, overlap = 4, 8, 3
+    z = torch.randn(1, 3, *shape)
+
+    def fn(t: torch.Tensor) -> torch.Tensor:  # not local: tiles disagree, so the blend matters
+        up = torch.nn.functional.interpolate(t, scale_factor=factor, mode="nearest")
+        return up * 2 + t.mean()
+
+    bands: list[int] = []
+
+    def finish(band: torch.Tensor) -> np.ndarray:
+        bands.append(band.shape[2])
+        return band[0].permute(1, 2, 0).numpy().copy()
+
+    out = tiled_decode(z, fn, tile, overlap, factor, finish)
+    whole = tiled_map(z, fn, tile, overlap, factor, True)[0].permute(1, 2, 0).numpy()
+    assert out.shape == whole.shape and (out == whole).all()  # bit for bit
+    assert sum(bands) == shape[0] * factor
+    assert max(bands) <= min(tile, shape[0]) * factor

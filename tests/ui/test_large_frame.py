@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.request import DEFAULT_REFINE_STRENGTH, LARGE_FRAME_MODES
+from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH
 from canvas_app.ui.frame_panel import LARGE_FRAME_TEXT
 from canvas_app.ui.job_state import JobState
 
@@ -106,7 +107,11 @@ def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window)
     )
     request = engine.requests[-1]
     assert (request.mode.value, request.width, request.height) == ("img2img", 128, 128)
-    assert request.large_frame == "tiled" and request.strength == 0.3 and request.origin == (0, 0)
+    assert (
+        request.large_frame == "tiled"
+        and request.strength == DEFAULT_UPSCALE_STRENGTH
+        and request.origin == (0, 0)
+    )
     # Accepting writes the 128 px result (Enter on the canvas), one undo step with the frame growth after it.
     window.ws.view.setFocus()
     qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
@@ -123,4 +128,92 @@ def test_upscale_of_an_empty_frame_says_why_and_changes_nothing(qtbot, window):
     window.upscale4_action.trigger()
     assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
     assert not window.gen.jobs
+    assert "nothing to upscale" in window.statusBar().currentMessage()
+
+
+def _wait_staged(qtbot, window, frame_id: str) -> None:
+    qtbot.waitUntil(
+        lambda: frame_id in window.gen.staging and window.gen.staging[frame_id].current is not None,
+        timeout=10000,
+    )
+
+
+def _accepted_patch(qtbot, window, prompt: str = "a red house"):
+    """A 64x64 frame with ``prompt``, generated (fake engine) and accepted with Enter on the canvas."""
+    frame_id = _painted_frame(window)
+    window.ws.doc.update_frame(frame_id, prompt=prompt)
+    window.generate()
+    _wait_staged(qtbot, window, frame_id)
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
+    (patch,) = window.ws.doc.patches
+    return patch
+
+
+def _click_patch(qtbot, window, patch_id: str) -> None:
+    lst = window.patch_list.list
+    (item,) = [
+        lst.item(r) for r in range(lst.count()) if lst.item(r).data(Qt.ItemDataRole.UserRole) == patch_id
+    ]
+    qtbot.mouseClick(lst.viewport(), Qt.MouseButton.LeftButton, pos=lst.visualItemRect(item).center())
+
+
+def test_upscale_frame_actions_follow_the_frame_selection(qtbot, window):
+    assert not window.upscale2_action.isEnabled() and not window.upscale4_action.isEnabled()
+    drag(window, "frame", [(0, 0), (64, 64)])
+    assert window.upscale2_action.isEnabled() and window.upscale4_action.isEnabled()
+    window.ws.select_frame("")
+    assert not window.upscale2_action.isEnabled()
+
+
+def test_upscale_patch_x2_refines_the_patch_with_its_own_prompt(qtbot, window):
+    from canvas_app.core.upscale import lanczos
+
+    patch = _accepted_patch(qtbot, window, "a red house")
+    actions = window.patch_list.upscale_actions
+    assert not actions[2].isEnabled() and not actions[4].isEnabled()  # no patch selected yet
+    # The frame's prompt changes after the patch: the upscale keeps the patch's own.
+    window.ws.doc.update_frame(patch.frame_id, prompt="something else")
+    _click_patch(qtbot, window, patch.id)
+    assert actions[2].isEnabled() and actions[4].isEnabled()
+    assert actions[2] in window.menuBar().actions()[-2].menu().actions()  # in the Generate menu
+    pixels = window.ws.doc.image.read(*patch.rect)
+    engine = window.gen.worker.engine
+    actions[2].trigger()
+    frame = window.ws.doc.frame(patch.frame_id)
+    assert frame.rect == (patch.x, patch.y, 128, 128) and window.ws.selected_frame_id == frame.id
+    _wait_staged(qtbot, window, frame.id)
+    request = engine.requests[-1]
+    assert (request.mode.value, request.width, request.height) == ("img2img", 128, 128)
+    assert request.prompt == "a red house" and request.large_frame == "tiled"
+    assert request.strength == DEFAULT_UPSCALE_STRENGTH and request.origin == (patch.x, patch.y)
+    assert (request.init_image == lanczos(pixels, 2)).all()
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
+    assert window.ws.doc.patches[-1].rect == (patch.x, patch.y, 128, 128)
+    # Undo: the upscaled patch, then the frame's growth.
+    window.undo_action.trigger()
+    window.undo_action.trigger()
+    assert window.ws.doc.frame(frame.id).rect == patch.rect
+
+
+def test_upscale_of_a_patch_whose_frame_was_deleted_makes_a_frame_for_it(qtbot, window):
+    patch = _accepted_patch(qtbot, window, "a yellow sun")
+    window.ws.doc.remove_frame(patch.frame_id)
+    _click_patch(qtbot, window, patch.id)
+    window.patch_list.upscale_actions[4].trigger()
+    (frame,) = window.ws.doc.frames.values()
+    assert frame.rect == (patch.x, patch.y, 256, 256) and frame.prompt == "a yellow sun"
+    _wait_staged(qtbot, window, frame.id)
+    assert window.gen.worker.engine.requests[-1].prompt == "a yellow sun"
+
+
+def test_upscale_of_an_erased_patch_says_why_and_changes_nothing(qtbot, window):
+    patch = _accepted_patch(qtbot, window)
+    window.ws.doc.erase_rect(*patch.rect)
+    _click_patch(qtbot, window, patch.id)
+    frame, requests = window.ws.doc.frame(patch.frame_id), len(window.gen.worker.engine.requests)
+    window.patch_list.upscale_actions[2].trigger()
+    assert window.ws.doc.frame(patch.frame_id) == frame
+    assert len(window.gen.worker.engine.requests) == requests
     assert "nothing to upscale" in window.statusBar().currentMessage()
