@@ -103,7 +103,9 @@ def test_decoder_stage_trains_only_the_decoder_and_resumes_from_its_checkpoint(s
 
 def test_full_stage_moves_the_encoder_and_reports_the_latent_drift(setup):
     root, _, _, train = setup
-    assert photo_vae.main([*train, "--stage", "full", "--steps", "1", "--lr", "1e-2"]) == 0
+    assert (
+        photo_vae.main([*train, "--stage", "full", "--steps", "1", "--lr", "1e-2", "--lab-weight", "5"]) == 0
+    )
     last = json.loads((root / "work" / "evals.jsonl").read_text().splitlines()[-1])
     assert last["stage"] == "full" and last["scene_latent_drift"] > 0
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from tools.builtin_model import photo_data
 from tools.builtin_model import vae_measure as vm
+from tools.builtin_model.photo_loss import reconstruction_loss
 
 SEED = 20_240_611
 WARMUP = 50
@@ -53,20 +54,6 @@ def trainable(vae, stage: str) -> list:
             for p in module.parameters():
                 p.requires_grad_(True)
     return [p for p in vae.parameters() if p.requires_grad]
-
-
-def reconstruction_loss(rec, x):
-    """L1, plus L1 of the image gradients (edges and grain, which L1 alone blurs), plus L1 at a
-    quarter of the size (the colour of areas, which is what ΔE sees)."""
-    import torch.nn.functional as F
-
-    def grads(t):
-        return t[..., 1:, :] - t[..., :-1, :], t[..., :, 1:] - t[..., :, :-1]
-
-    (ry, rx), (xy, xx) = grads(rec), grads(x)
-    edge = (ry - xy).abs().mean() + (rx - xx).abs().mean()
-    colour = (F.avg_pool2d(rec, 4) - F.avg_pool2d(x, 4)).abs().mean()
-    return (rec - x).abs().mean() + 0.5 * edge + colour
 
 
 def _save(path: Path, **state) -> None:
@@ -167,7 +154,7 @@ def train(args: argparse.Namespace) -> dict:
                     anchor = ((z[-n_scene:].float() - z_ref) * scale).pow(2).mean()
                     z = torch.cat([z[:-n_scene], z_ref.to(z.dtype)])
             rec = vae.decode(z).sample.float()
-        loss = reconstruction_loss(rec, x) + args.anchor * anchor
+        loss = reconstruction_loss(rec, x, args.lab_weight) + args.anchor * anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -353,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--anchor", type=float, default=10.0, help="weight of the scene-latent anchor (stage full)"
+    )
+    t.add_argument(
+        "--lab-weight", type=float, default=0.0, help="weight of the CIELAB L1 of quarter-size images"
     )
     t.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights)")
     t.add_argument("--eval-every", type=int, default=300)
