@@ -53,7 +53,7 @@ def lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    from tools.builtin_model.colour import ciede2000 as de00
+    from canvas_app.core.colour import ciede2000 as de00
 
     return de00(lab1, lab2)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from tools.builtin_model.colour import srgb_to_lab as numpy_lab
+from canvas_app.core.colour import srgb_to_lab as numpy_lab
 from tools.builtin_model.photo_loss import reconstruction_loss, srgb_to_lab
 
 
