@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from canvas_app.core import limits
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.limits import MAX_SEED
-from canvas_app.core.request import Mode
+from canvas_app.core.request import FRAME_SETTINGS, Mode
 from canvas_app.ui.job_state import JobState
 from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import SCHEDULERS, ModelEntry
@@ -37,20 +37,9 @@ from canvas_app.ui.workspace import Workspace
 COMMIT_DELAY_MS = 400
 # The smallest strength the box offers: the engine refuses 0 (it would change nothing).
 STRENGTH_STEP = 0.01
-# The settings a new frame takes from the panel when none is selected (everything but place and id).
-FRAME_SETTINGS = (
-    "prompt",
-    "negative_prompt",
-    "seed",
-    "steps",
-    "guidance",
-    "strength",
-    "scheduler",
-    "model",
-    "batch",
-    "large_frame",
-    "refine_strength",
-)
+# The settings a new frame takes from the panel when none is selected: what a frame carries into its
+# requests (core's one list), and its seed.
+NEW_FRAME_SETTINGS = ("seed", *FRAME_SETTINGS)
 # How a frame larger than the model's native area runs (core.request.LARGE_FRAME_MODES).
 LARGE_FRAME_TEXT = {
     "two-pass": "Compose, then refine",
@@ -265,7 +254,7 @@ class FramePanel(QWidget):
         """What a new frame takes from the panel: the draft's settings (pending text included)."""
         if self.frame is None:
             self.commit_text()
-        return {k: getattr(self.draft, k) for k in FRAME_SETTINGS}
+        return {k: getattr(self.draft, k) for k in NEW_FRAME_SETTINGS}
 
     def set_default_model(self, model: str) -> None:
         """The model new frames use (the last one picked)."""
