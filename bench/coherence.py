@@ -76,8 +76,11 @@ def generate(engine: Any, request: Any) -> tuple[np.ndarray, float]:
     return last.candidates[0], elapsed
 
 
-def save_grid(path: Path, rows: list[tuple[str, list[np.ndarray], list[int]]], cell: int) -> None:
-    label_w, pad = 120, 2
+def save_grid(
+    path: Path, rows: list[tuple[str, list[np.ndarray], list[int]]], cell: int, label_w: int = 120
+) -> None:
+    """Rows of labelled pictures, each with its count below (red when not exactly one)."""
+    pad = 2
     cols = max(len(images) for _, images, _ in rows)
     grid = Image.new("RGB", (label_w + cols * (cell + pad), len(rows) * (cell + 14 + pad)), "white")
     draw = ImageDraw.Draw(grid)

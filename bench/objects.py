@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from bench.coherence import save_grid
 from tools.builtin_model.scenes import COLORS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -83,22 +84,6 @@ def _generate(engine, request) -> tuple[np.ndarray, float]:
     return events[-1].candidates[0], time.perf_counter() - start
 
 
-def _grid(path: Path, rows: list[tuple[str, list[np.ndarray], list[int]]]) -> None:
-    cell, label_w, pad = 96, 150, 2
-    cols = max(len(images) for _, images, _ in rows)
-    grid = Image.new("RGB", (label_w + cols * (cell + pad), len(rows) * (cell + 14 + pad)), "white")
-    draw = ImageDraw.Draw(grid)
-    for r, (label, images, counts) in enumerate(rows):
-        y = r * (cell + 14 + pad)
-        draw.text((4, y + cell // 2), label, fill="black")
-        for c, (image, count) in enumerate(zip(images, counts, strict=True)):
-            x = label_w + c * (cell + pad)
-            grid.paste(Image.fromarray(image).resize((cell, cell), Image.Resampling.LANCZOS), (x, y))
-            draw.text((x + 2, y + cell + 1), str(count), fill="black" if count == 1 else "red")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -147,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             rows.append((f"{prompt[:22]}\n{label}", images, counts))
     if args.grid:
-        _grid(Path(args.grid), rows)
+        save_grid(Path(args.grid), rows, cell=96, label_w=150)
     return 0
 
 
