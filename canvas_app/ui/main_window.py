@@ -37,7 +37,7 @@ from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.region_tool import bind_region_actions
-from canvas_app.ui.seam_marks import SeamMarks
+from canvas_app.ui.seam_marks import SeamHint, SeamMarks
 from canvas_app.ui.settings import MODEL_KEY, Settings
 from canvas_app.ui.settings_dialog import SettingsDialog
 from canvas_app.ui.shortcuts_dialog import ShortcutsDialog, shortcut_rows
@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         self.ws.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         bind_region_actions(self.ws, self.tool_actions)
         self.seams.changed.connect(lambda: self.repair_seam_action.setEnabled(self.seams.can_repair()))
+        self.seam_hint = SeamHint(self.seams, self.repair_seam_action, self.statusBar())
         self.patch_list.upscale_requested.connect(self.upscale_patch)
         self._mode_timer.timeout.connect(self.frame_panel.refresh_mode)
         self._bind_document()
