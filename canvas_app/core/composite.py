@@ -100,6 +100,22 @@ def preview_candidate(doc: Document, request: GenerationRequest, image: np.ndarr
     return out
 
 
+def accepted_pixels(doc: Document, request: GenerationRequest, image: np.ndarray, rect: Rect) -> np.ndarray:
+    """RGBA uint8 of canvas ``rect`` as accepting ``image`` would make it now (composited as
+    ``accept_candidate`` does, the document where nothing changes): a staged result as the artist
+    sees it, for what works on it before it is accepted (upscaling). ``rect`` must lie inside the
+    request's crop."""
+    cx, cy = request.origin
+    x, y, w, h = rect
+    if x < cx or y < cy or x + w > cx + request.width or y + h > cy + request.height:
+        raise ValueError("the area does not lie inside the request's crop")
+    current = doc.image.read(cx, cy, request.width, request.height)
+    out, _alpha = composite(
+        current, np.asarray(image), regen_mask(request), request.feather, request.color_match
+    )
+    return np.ascontiguousarray(out[y - cy : y - cy + h, x - cx : x - cx + w])
+
+
 def accept_candidate(
     doc: Document, frame_id: str, frame_rect: Rect, request: GenerationRequest, image: np.ndarray, seed: int
 ) -> Patch:

@@ -30,6 +30,9 @@ END_OF_WORD = "</w>"  # CLIP's BPE marks a token that ends a word
 BUILTIN_POSITION_WORDS = ("left", "center", "right", "above", "under")
 POSITION_HINT = "on the canvas the frame says where (draw the frame where the thing should go)"
 _WORD = re.compile(r"\w+(?:'\w+)*")
+# How the notices name the prompt boxes: a frame's, and a region's (read by the same tokenizer).
+FRAME_LABELS = ("prompt", "negative prompt")
+REGION_LABELS = ("region prompt", "region negative prompt")
 
 
 def prompt_words(text: str) -> list[str]:
@@ -71,11 +74,11 @@ class ModelWords:
     def ignored_in(self, text: str) -> list[str]:
         return [w for w in prompt_words(text) if w in self.ignored]
 
-    def notices(self, prompt: str, negative: str = "") -> list[str]:
+    def notices(self, prompt: str, negative: str = "", labels: tuple[str, str] = FRAME_LABELS) -> list[str]:
         """One sentence per finding, naming the words: unknown words in the prompt and in the
-        negative prompt, and ignored position words in the prompt."""
+        negative prompt (named by ``labels``), and ignored position words in the prompt."""
         out = []
-        for label, text in (("prompt", prompt), ("negative prompt", negative)):
+        for label, text in zip(labels, (prompt, negative), strict=True):
             words = self.unknown(text)
             if words:
                 out.append(

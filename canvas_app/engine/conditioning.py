@@ -8,6 +8,7 @@ from typing import Any
 
 from canvas_app.core.vocabulary import (
     BUILTIN_POSITION_WORDS,
+    FRAME_LABELS,
     OPEN_VOCABULARY,
     ModelWords,
     is_builtin_folder,
@@ -100,6 +101,6 @@ def model_words(model: Any) -> ModelWords:
     return model.extras["words"]
 
 
-def word_notices(model: Any, prompt: str, negative: str) -> list[str]:
+def word_notices(model: Any, prompt: str, negative: str, labels: tuple[str, str] = FRAME_LABELS) -> list[str]:
     """Notices naming the prompt words the model does not know, or knows but ignores."""
-    return model_words(model).notices(prompt, negative)
+    return model_words(model).notices(prompt, negative, labels)

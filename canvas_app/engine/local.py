@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from canvas_app.core import limits
+from canvas_app.core.vocabulary import REGION_LABELS
 from canvas_app.engine.api import (
     Cancelled,
     CancelToken,
@@ -241,7 +242,9 @@ class LocalDiffusersEngine:
                 )
                 for region in request.regions:
                     notices += conditioning.truncation_notices(model, region.prompt, region.negative_prompt)
-                    notices += conditioning.word_notices(model, region.prompt, region.negative_prompt)
+                    notices += conditioning.word_notices(
+                        model, region.prompt, region.negative_prompt, REGION_LABELS
+                    )
             # 4. Tiles
             tile_px = request.tile_plan.tile_size or model.native_size
             tile = max(1, tile_px // factor)

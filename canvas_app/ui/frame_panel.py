@@ -172,7 +172,7 @@ class FramePanel(QWidget):
         layout.addWidget(self.hint)
         layout.addLayout(form)
         layout.addWidget(self.mode_label)
-        self.regions = RegionList(ws)
+        self.regions = RegionList(ws, self.current_model)
         layout.addWidget(self.regions)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
@@ -244,6 +244,7 @@ class FramePanel(QWidget):
         self.model_about.setText(about)
         self.model_about.setVisible(bool(about))
         self.words_note.check()
+        self.regions.words_note.check()
 
     # -- frame <-> widgets -----------------------------------------------------------------------
     @property

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, Signal
 
-from canvas_app.core.composite import accept_candidate, preview_candidate
+from canvas_app.core.composite import accept_candidate, accepted_pixels, preview_candidate
 from canvas_app.core.frame_plan import decide_mode, plan_frame
 from canvas_app.core.frames import Patch, PromptFrame
 from canvas_app.core.limits import MAX_SEED
@@ -113,11 +113,34 @@ class GenerationController(QObject):
         return self._submit(frame, request)
 
     def upscale(self, frame_id: str, scale: int) -> int:
-        """Upscale x2/x4 what lies under the frame: the frame grows ``scale`` times from its top-left
-        corner (one undo step) and the Lanczos-upscaled pixels, refined at low strength in tiles,
-        are staged on it like any candidate. Raises ValueError (empty frame, too large)."""
+        """Upscale x2/x4 what the frame shows: the candidate staged on it (``upscale_candidate``),
+        else what lies under it. The frame grows ``scale`` times from its top-left corner (one undo
+        step) and the Lanczos-upscaled pixels, refined at low strength in tiles, are staged on it
+        like any candidate. Raises ValueError (empty frame, too large)."""
+        if self.shown_candidate(frame_id) is not None:
+            return self.upscale_candidate(frame_id, scale)
         frame = self.ws.doc.frame(frame_id)
         return self._upscale(frame, frame.rect, frame, scale)
+
+    def shown_candidate(self, frame_id: str) -> Candidate | None:
+        """The candidate staged and shown on the frame; None without one, or while a run for the
+        frame goes (its previews show instead)."""
+        staging = self.staging.get(frame_id)
+        if staging is None or staging.current is None or self.active_jobs(frame_id):
+            return None
+        return staging.current
+
+    def upscale_candidate(self, frame_id: str, scale: int) -> int:
+        """Upscale x2/x4 the candidate shown on the frame before accepting it: its frame as
+        accepting it would make it, refined with the prompt, settings and seed that made it. The
+        upscaled result replaces the staged candidates (they no longer fit the grown frame). Raises
+        ValueError (nothing staged, too large) before anything changes."""
+        cand = self.shown_candidate(frame_id)
+        if cand is None:
+            raise ValueError("no candidate is staged on this frame")
+        rect = cand.frame.rect
+        pixels = accepted_pixels(self.ws.doc, cand.request, cand.image, rect)
+        return self._upscale(self.ws.doc.frames.get(frame_id), rect, cand.request, scale, pixels, cand.seed)
 
     def upscale_patch(self, patch: Patch, scale: int) -> int:
         """Upscale x2/x4 an accepted patch: its pixels as they are now, refined with the prompt and
@@ -128,11 +151,21 @@ class GenerationController(QObject):
         return self._upscale(self.ws.doc.frames.get(patch.frame_id), patch.rect, lineage, scale)
 
     def _upscale(
-        self, frame: PromptFrame | None, rect: tuple[int, int, int, int], settings: object, scale: int
+        self,
+        frame: PromptFrame | None,
+        rect: tuple[int, int, int, int],
+        settings: object,
+        scale: int,
+        pixels: np.ndarray | None = None,
+        seed: int | None = None,
     ) -> int:
+        """The one way every upscale goes: ``pixels`` (default: the document's under ``rect``)
+        upscaled with ``settings``' prompt and settings, staged on ``frame`` grown over ``rect``."""
         doc = self.ws.doc
         x, y, w, h = rect
-        request = upscale_request(doc.image.read(*rect), scale, settings, seed=random.randint(0, MAX_SEED))
+        pixels = doc.image.read(*rect) if pixels is None else pixels
+        seed = random.randint(0, MAX_SEED) if seed is None else seed
+        request = upscale_request(pixels, scale, settings, seed=seed)
         big = dict(x=x, y=y, w=w * scale, h=h * scale)
         if frame is None:  # a patch whose frame was deleted: a new frame with the patch's settings
             names = tuple(n for n in FRAME_SETTINGS if n != "batch")

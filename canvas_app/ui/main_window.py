@@ -37,12 +37,13 @@ from canvas_app.ui.jobs import GenerationController
 from canvas_app.ui.model_picker import list_models
 from canvas_app.ui.qimage import qimage_to_array
 from canvas_app.ui.region_tool import bind_region_actions
-from canvas_app.ui.seam_marks import SeamMarks
+from canvas_app.ui.seam_marks import SeamHint, SeamMarks
 from canvas_app.ui.settings import MODEL_KEY, Settings
 from canvas_app.ui.settings_dialog import SettingsDialog
 from canvas_app.ui.shortcuts_dialog import ShortcutsDialog, shortcut_rows
 from canvas_app.ui.staging import PatchList, StagingBar
 from canvas_app.ui.tools import install_tools
+from canvas_app.ui.upscale_actions import bind_upscale_actions
 from canvas_app.ui.window_menus import build_actions
 from canvas_app.ui.workspace import Workspace
 from canvas_app.workers.engine_worker import EngineWorker
@@ -154,7 +155,8 @@ class MainWindow(QMainWindow):
         self.ws.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         bind_region_actions(self.ws, self.tool_actions)
         self.seams.changed.connect(lambda: self.repair_seam_action.setEnabled(self.seams.can_repair()))
-        self.patch_list.upscale_requested.connect(self.upscale_patch)
+        self.seam_hint = SeamHint(self.seams, self.repair_seam_action, self.statusBar())
+        bind_upscale_actions(self.ws, self.gen, self.patch_list, self.show_error)
         self._mode_timer.timeout.connect(self.frame_panel.refresh_mode)
         self._bind_document()
 
@@ -301,18 +303,6 @@ class MainWindow(QMainWindow):
             return self.seams.repair()
         except (ValueError, RuntimeError) as exc:
             self.show_error(f"Cannot repair the seam: {exc}")
-            return None
-
-    def upscale_patch(self, patch_id: str, scale: int) -> int | None:
-        """Upscale Patch x2/x4: the selected accepted patch, refined with its own prompt, staged on
-        its frame grown to match."""
-        patch = next((p for p in self.ws.doc.patches if p.id == patch_id), None)
-        if patch is None:
-            return None
-        try:
-            return self.gen.upscale_patch(patch, scale)
-        except (ValueError, RuntimeError) as exc:
-            self.show_error(f"Cannot upscale: {exc}")
             return None
 
     def generate_more(self) -> None:

@@ -4,6 +4,8 @@ list follows the document, so undo and redo show at once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
@@ -21,14 +23,20 @@ from PySide6.QtWidgets import (
 from canvas_app.core import limits
 from canvas_app.core.frames import SNAP, PromptFrame, snap
 from canvas_app.core.regions import Region
+from canvas_app.core.request import BUILTIN_MODEL
+from canvas_app.core.vocabulary import REGION_LABELS
 from canvas_app.ui.frame_item import region_color
+from canvas_app.ui.prompt_words import PromptWordsNote
 from canvas_app.ui.workspace import Workspace
 
 HINT = "Regions: parts of the frame with their own prompt; the frame's prompt is the background."
 
 
 class RegionList(QWidget):
-    def __init__(self, ws: Workspace) -> None:
+    """``model()`` names the model the frame runs with (the frame panel's picker), whose words the
+    note under the region prompt checks; by default the selected frame's."""
+
+    def __init__(self, ws: Workspace, model: Callable[[], str] | None = None) -> None:
         super().__init__()
         self.ws = ws
         self._loading = False
@@ -43,6 +51,10 @@ class RegionList(QWidget):
         self.negative = QLineEdit(objectName="region_negative", placeholderText="Region negative (optional)")
         for edit in (self.prompt, self.negative):
             edit.setMaxLength(limits.MAX_REGION_PROMPT_CHARS)
+        # The same note as under the frame's prompt, for the region's own words.
+        self.words_note = PromptWordsNote(
+            self.prompt, self.negative, model or self._frame_model, REGION_LABELS, "region_prompt_words"
+        )
         self.box = [
             QSpinBox(
                 minimum=-limits.MAX_FRAME_SIDE, maximum=limits.MAX_FRAME_SIDE, singleStep=SNAP, objectName=n
@@ -85,6 +97,7 @@ class RegionList(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.prompt)
         layout.addWidget(self.negative)
+        layout.addWidget(self.words_note)
         layout.addLayout(box_row)
 
         self.list.currentRowChanged.connect(lambda _row: self._show_current())
@@ -106,6 +119,10 @@ class RegionList(QWidget):
     @property
     def frame(self) -> PromptFrame | None:
         return self.ws.doc.frames.get(self.ws.selected_frame_id)
+
+    def _frame_model(self) -> str:
+        frame = self.frame
+        return frame.model if frame is not None else BUILTIN_MODEL
 
     @property
     def current(self) -> Region | None:
@@ -158,6 +175,7 @@ class RegionList(QWidget):
             self._loading = False
         for widget in (self.prompt, self.negative, *self.box):
             widget.setEnabled(region is not None)
+        self.words_note.check()  # another region (or none) shows its own words at once
         if not rebuilding and (region.id if region is not None else "") != self.ws.selected_region_id:
             # The canvas follows the list: the region tools act on the region shown here.
             self.ws.select_region(region.id if region is not None else "")

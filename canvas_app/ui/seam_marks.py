@@ -4,7 +4,8 @@ After a result is staged (as accepting it would composite it now) or accepted (a
 just before), ``core.seams`` checks the colour step across the boundary of what it regenerates. Flagged
 segments are outlined on the canvas; "Repair Seam" re-inpaints a thin band along them at low strength
 through the ordinary frame plan, and the result is staged like any candidate. A staged result is
-accepted first (one undo step), so the repair works on what the artist sees.
+accepted first (one undo step), so the repair works on what the artist sees. While marks are on the
+canvas, the status bar says so and names the Repair Seam action and its shortcut (``SeamHint``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsPathItem
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsPathItem, QLabel, QStatusBar
 
 from canvas_app.core.frames import Patch
 from canvas_app.core.seams import SeamCheck, check_candidate
@@ -152,3 +153,43 @@ class SeamMarks(QObject):
             self.ws.scene.addItem(item)
             self.items[frame_id] = item
         self.changed.emit()
+
+
+def seam_hint(marks: SeamMarks, action: QAction) -> str:
+    """What the status bar says about the seam marks: the selected frame's, else how many other
+    frames have one; "" without marks. The action's own text and shortcut are named."""
+    name = action.text().replace("&", "")
+    keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    how = f"Generate > {name} ({keys})" if keys else f"Generate > {name}"
+    state = marks.state()
+    if state is not None and state.check.has_seam and marks.ws.selected_frame_id in marks.items:
+        what = "staged" if state.candidate is not None else "accepted"
+        step, before = state.check.step("after"), state.check.step("before")
+        return (
+            f"Seam found at the edge of the {what} result (colour step ΔE00 {step:.1f}, was {before:.1f}), "
+            f"marked in red: {how} blends it."
+        )
+    others = len(marks.items)
+    if others:
+        frames = "another frame" if others == 1 else f"{others} other frames"
+        return f"A seam is marked in red on {frames}: select it, then {how}."
+    return ""
+
+
+class SeamHint(QLabel):
+    """The seam hint in ``bar``, left of its permanent widgets: it follows the marks and goes with
+    them; a passing message (Done, Accepted…) covers it for its time, then it shows again."""
+
+    def __init__(self, marks: SeamMarks, action: QAction, bar: QStatusBar) -> None:
+        super().__init__(objectName="seam_hint")
+        self._marks, self._action, self._bar = marks, action, bar
+        self.setStyleSheet("color: #c62828;")  # the marks' red family: the hint belongs to them
+        bar.addWidget(self, 1)
+        marks.changed.connect(self.refresh)
+        bar.messageChanged.connect(lambda _text: self.refresh())
+        self.refresh()
+
+    def refresh(self) -> None:
+        text = seam_hint(self._marks, self._action)
+        self.setText(text)
+        self.setVisible(bool(text) and not self._bar.currentMessage())

@@ -128,7 +128,6 @@ class PatchList(QWidget):
     frame's current prompt)."""
 
     reroll_requested = Signal(str, bool)  # patch id, use the frame's edited prompt
-    upscale_requested = Signal(str, int)  # patch id, scale
 
     def __init__(self, ws: Workspace) -> None:
         super().__init__()
@@ -142,13 +141,12 @@ class PatchList(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.reroll)
         buttons.addWidget(self.reroll_prompt)
-        # Also in the Generate menu (the window adds them): enabled while a patch is selected.
+        # Also in the Generate menu (the window adds them); upscale_actions.py decides what they
+        # upscale (a staged candidate or the selected patch) and when they are enabled.
         self.upscale_actions: dict[int, QAction] = {}
         upscale_buttons = QHBoxLayout()
         for scale in SCALES:
             action = QAction(f"Upscale Patch x{scale}", self)
-            action.setToolTip(f"Upscale the selected patch x{scale} and refine it with its own prompt")
-            action.triggered.connect(lambda _c=False, s=scale: self._request_upscale(s))
             self.upscale_actions[scale] = action
             button = QToolButton()
             button.setDefaultAction(action)
@@ -202,15 +200,8 @@ class PatchList(QWidget):
         has = bool(self.selected_patch_id())
         self.reroll.setEnabled(has)
         self.reroll_prompt.setEnabled(has)
-        for action in self.upscale_actions.values():
-            action.setEnabled(has)
 
     def _request(self, edited_prompt: bool) -> None:
         patch_id = self.selected_patch_id()
         if patch_id:
             self.reroll_requested.emit(patch_id, edited_prompt)
-
-    def _request_upscale(self, scale: int) -> None:
-        patch_id = self.selected_patch_id()
-        if patch_id:
-            self.upscale_requested.emit(patch_id, scale)

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canvas_app.core.composite import accept_candidate, color_match, composite, feather_alpha
+from canvas_app.core.composite import (
+    accept_candidate,
+    accepted_pixels,
+    color_match,
+    composite,
+    feather_alpha,
+)
 from canvas_app.core.document import Document
 from canvas_app.core.frame_plan import plan_frame
 from canvas_app.core.request import GenerationRequest, Mode
@@ -100,6 +106,21 @@ def test_accept_composites_and_undoes_as_one_step() -> None:
     assert doc.patches == [patch]
     doc.undo()
     assert doc.patches == [] and np.array_equal(doc.image.read(-64, -64, 256, 256), before)
+
+
+def test_accepted_pixels_are_what_accept_writes_and_change_nothing() -> None:
+    # What a staged result is upscaled from: the frame exactly as Accept would leave it.
+    doc, fid, req = inpaint_setup((16, 16, 24, 24))
+    frame = doc.frame(fid)
+    generated = photo(req.width, req.height, seed=7)[..., :3]
+    history, before = len(doc.history), doc.image.read(*frame.rect)
+    shown = accepted_pixels(doc, req, generated, frame.rect)
+    assert len(doc.history) == history and np.array_equal(doc.image.read(*frame.rect), before)
+    assert shown.shape == (64, 64, 4) and not np.array_equal(shown, before)
+    accept_candidate(doc, fid, frame.rect, req, generated, 1)
+    assert np.array_equal(doc.image.read(*frame.rect), shown)
+    with pytest.raises(ValueError, match="inside the request's crop"):
+        accepted_pixels(doc, req, generated, (-40, 0, 64, 64))
 
 
 def test_accept_fires_history_changed_after_the_step_lands() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from conftest import run
 
 from canvas_app.cli import main
+from canvas_app.core.regions import Region
 from canvas_app.core.vocabulary import ModelWords, words_for_model
 from canvas_app.engine.api import Finished, GenerationRequest
 
@@ -59,6 +60,19 @@ def test_a_run_with_unknown_words_finishes_with_a_notice_naming_them(engine, sd4
     assert '"on", "sofa" in the prompt' in notices[0] and '"blurry" in the negative prompt' in notices[1]
     known = run(engine, request.with_changes(prompt="a red house", negative_prompt="dog"))[-1]
     assert isinstance(known, Finished) and not [n for n in known.notices if "words" in n]
+
+
+def test_a_region_prompt_is_named_as_such_in_the_notice(engine, sd4: str) -> None:
+    # The words the panel's region note names (core.vocabulary.REGION_LABELS), after the run too.
+    region = Region(0, 0, 32, 64, prompt="a red sofa", negative_prompt="blurry")
+    request = GenerationRequest(
+        prompt="a red house", model=sd4, width=64, height=64, steps=2, seed=1, regions=(region,)
+    )
+    last = run(engine, request)[-1]
+    assert isinstance(last, Finished), last
+    words = [n for n in last.notices if "words" in n]
+    assert len(words) == 2, last.notices
+    assert '"sofa" in the region prompt:' in words[0] and '"blurry" in the region negative prompt' in words[1]
 
 
 def test_a_builtin_run_says_position_words_are_ignored(engine) -> None:

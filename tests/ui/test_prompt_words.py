@@ -38,6 +38,14 @@ def type_into(qtbot, widget, text: str) -> None:
     qtbot.keyClicks(widget, text)
 
 
+def click_into(qtbot, edit) -> None:
+    """Click into a line edit; leaving the other box commits it and the region list follows the
+    document before the next key (no person types faster)."""
+    qtbot.mouseClick(edit, Qt.MouseButton.LeftButton)
+    assert QApplication.focusWidget() is edit
+    qtbot.wait(20)
+
+
 def clear(qtbot, widget) -> None:
     qtbot.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(widget, Qt.Key.Key_Delete)
@@ -110,3 +118,57 @@ def test_the_picker_says_what_the_builtin_model_draws_and_how_to_add_another(qtb
     panel.model.setFocus()
     qtbot.keyClick(panel.model, Qt.Key.Key_Down)
     assert not about.isVisible()  # an added model has no description of ours
+
+
+def test_a_region_prompt_names_its_own_unknown_words_as_it_is_typed(qtbot, window):
+    panel = window.frame_panel
+    regions = panel.regions
+    frame = window.ws.doc.add_frame(PromptFrame(x=0, y=0, w=256, h=128, prompt="green hills, blue sky"))
+    window.ws.select_frame(frame.id)
+    regions.add_action.trigger()  # the new region's prompt box gets the focus
+    qtbot.waitUntil(regions.prompt.hasFocus)
+    qtbot.wait(20)  # the list follows the document first (no person types faster)
+    note = regions.words_note
+    assert not note.isVisible() and not panel.words_note.isVisible()
+
+    qtbot.keyClicks(regions.prompt, "a cat on a sofa")
+    assert not note.isVisible()  # not on every key: after a pause
+    qtbot.waitUntil(note.isVisible, timeout=3000)
+    assert note.text() == (
+        'This model does not know the words "cat", "sofa" in the region prompt: it reads them letter '
+        "by letter and they mean nothing to it."
+    )
+    assert not panel.words_note.isVisible()  # the frame's prompt is fine: its note stays away
+
+    # The region's negative prompt too, and a position word in the region prompt.
+    click_into(qtbot, regions.negative)
+    qtbot.keyClicks(regions.negative, "blurry")
+    qtbot.waitUntil(lambda: '"blurry" in the region negative prompt' in note.text(), timeout=3000)
+
+    # Words the model knows: the note goes.
+    for edit, text in ((regions.prompt, "a red house"), (regions.negative, "black")):
+        click_into(qtbot, edit)
+        qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClicks(edit, text)
+    qtbot.waitUntil(lambda: not note.isVisible(), timeout=3000)
+    assert note.text() == ""
+
+    # Another region shows its own words at once; the first, chosen again, its own.
+    qtbot.keyClick(regions.negative, Qt.Key.Key_Return)
+    regions.add_action.trigger()
+    qtbot.waitUntil(lambda: regions.list.count() == 2 and regions.prompt.hasFocus())
+    qtbot.wait(20)
+    qtbot.keyClicks(regions.prompt, "a dog under a tree")
+    qtbot.keyClick(regions.prompt, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: '"dog"' in note.text(), timeout=3000)
+    assert 'position words "under"' in note.text()
+    regions.list.setCurrentRow(0)
+    assert not note.isVisible()
+    regions.list.setCurrentRow(1)
+    assert note.isVisible() and '"dog"' in note.text()
+
+    # The model picked for the frame decides: Stable Diffusion knows every word.
+    panel.model.setFocus()
+    qtbot.keyClick(panel.model, Qt.Key.Key_Down)
+    assert panel.model.currentText() == "sd15"
+    assert not note.isVisible()

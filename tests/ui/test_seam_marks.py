@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from helpers import drag, make_window
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from canvas_app.core.request import Mode
 from canvas_app.core.seams import REPAIR_STRENGTH
@@ -92,6 +93,78 @@ def test_a_seam_is_marked_and_repair_seam_restages_a_thin_band(qtbot, window):
     assert not window.ws.doc.patches
     assert window.seams.state(frame_id) is None and frame_id not in window.seams.items
     assert not action.isEnabled()
+
+
+def _status(window) -> str:
+    """What the status bar shows on its left: a passing message, else its visible normal widgets."""
+    bar = window.statusBar()
+    if bar.currentMessage():
+        return bar.currentMessage()
+    labels = [w for w in bar.findChildren(QLabel) if w.isVisible() and w.parent() is not None]
+    permanent = {window.engine_label, window.pos_label, window.zoom_label}
+    return " ".join(w.text() for w in labels if w not in permanent)
+
+
+def _two_colours(window) -> str:
+    """Blue left, orange right, a frame over both with a mask across the edge: the fake engine's flat
+    tint jumps in colour at the mask's edge."""
+    pixels = np.zeros((192, 192, 4), np.uint8)
+    pixels[:, :96] = (60, 90, 160, 255)
+    pixels[:, 96:] = (200, 150, 80, 255)
+    window.ws.doc.paste(0, 0, pixels)
+    drag(window, "frame", [(32, 32), (160, 160)])
+    window.ws.doc.fill_mask(64, 64, 64, 64)
+    return window.ws.selected_frame_id
+
+
+def test_the_status_bar_says_a_seam_was_found_and_names_the_shortcut(qtbot, window):
+    frame_id = _two_colours(window)
+    hint = "marked in red: Generate > Repair Seam (Ctrl+Alt+R) blends it."
+    assert "Seam" not in _status(window)
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: _staged(window, frame_id), timeout=10000)
+    # "Done" shows for its time, then the hint (it does not cover the passing message).
+    assert window.seams.state(frame_id).check.has_seam
+    qtbot.waitUntil(lambda: "Seam found" in _status(window), timeout=6000)
+    text = _status(window)
+    assert text.startswith("Seam found at the edge of the staged result (colour step ΔE00 ") and hint in text
+    step = window.seams.state(frame_id).check.step("after")
+    assert f"ΔE00 {step:.1f}," in text
+
+    # Another message passes over it, and it comes back.
+    window.statusBar().showMessage("The clipboard holds no image.", 200)
+    assert _status(window) == "The clipboard holds no image." and not window.seam_hint.isVisible()
+    qtbot.waitUntil(lambda: "Seam found" in _status(window), timeout=3000)
+
+    # With no frame selected, the marks stay and the hint says where to go.
+    window.ws.select_frame("")
+    assert _status(window) == (
+        "A seam is marked in red on another frame: select it, then Generate > Repair Seam (Ctrl+Alt+R)."
+    )
+    window.ws.select_frame(frame_id)
+    assert "Seam found at the edge of the staged result" in _status(window)
+
+    # Accepted with Enter: the accepted result's seam is named; undo takes the marks and the hint.
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
+    assert len(window.ws.doc.patches) == 1
+    qtbot.waitUntil(lambda: "Seam found at the edge of the accepted result" in _status(window), timeout=6000)
+    window.undo_action.trigger()
+    assert not window.ws.doc.patches and frame_id not in window.seams.items
+    qtbot.waitUntil(lambda: not window.statusBar().currentMessage(), timeout=6000)
+    assert "Seam" not in _status(window) and not window.seam_hint.isVisible()
+
+
+def test_discarding_the_staged_result_takes_the_hint_away(qtbot, window):
+    frame_id = _two_colours(window)
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: _staged(window, frame_id), timeout=10000)
+    assert "Seam found" in window.seam_hint.text()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Backspace)
+    assert frame_id not in window.seams.items
+    assert window.seam_hint.text() == "" and "Seam" not in _status(window)
 
 
 def test_repair_seam_without_a_seam_says_so(qtbot, window):
