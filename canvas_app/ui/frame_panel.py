@@ -174,11 +174,14 @@ class FramePanel(QWidget):
         layout.addWidget(self.mode_label)
         self.regions = RegionList(ws, self.current_model)
         layout.addWidget(self.regions)
+        QWidget.setTabOrder(self.prompt, self.negative)
+        QWidget.setTabOrder(self.negative, self.model)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
         for edit in (self.prompt, self.negative):
+            edit.setTabChangesFocus(True)  # Tab goes on to the next field; a prompt needs no tab
             edit.textChanged.connect(self._text_edited)
             edit.installEventFilter(self)
             edit.setToolTip("Shift+Enter: new line. Enter accepts a staged candidate.")

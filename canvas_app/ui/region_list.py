@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -99,6 +99,10 @@ class RegionList(QWidget):
         layout.addWidget(self.negative)
         layout.addWidget(self.words_note)
         layout.addLayout(box_row)
+        # Tab goes prompt -> negative -> X, Y, W, H (not by the order the widgets were made in).
+        chain = (self.prompt, self.negative, *self.box)
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
         self.list.currentRowChanged.connect(lambda _row: self._show_current())
         self.list.itemChanged.connect(self._item_changed)
@@ -141,6 +145,10 @@ class RegionList(QWidget):
         none_chosen = same_frame and current is None
         self._shown_frame = frame.id if frame is not None else ""
         self._loading = True
+        # The list's signals wait for the rebuild: an empty list for a moment would disable the
+        # region's fields, and the field being typed in would hand its focus on (Tab went to the
+        # patch list).
+        blocker = QSignalBlocker(self.list)
         try:
             self.list.clear()
             for i, region in enumerate(frame.regions if frame is not None else ()):
@@ -158,13 +166,13 @@ class RegionList(QWidget):
             else:
                 self.list.setCurrentRow(0 if ids and not none_chosen else -1)
         finally:
+            blocker.unblock()
             self._loading = False
         self.add_action.setEnabled(frame is not None and len(frame.regions) < limits.MAX_REGIONS)
         self._show_current()
 
     def _show_current(self) -> None:
         region = self.current
-        rebuilding = self._loading  # the list is being refilled: its rows say nothing yet
         self._loading = True
         try:
             self.prompt.setText(region.prompt if region else "")
@@ -176,7 +184,7 @@ class RegionList(QWidget):
         for widget in (self.prompt, self.negative, *self.box):
             widget.setEnabled(region is not None)
         self.words_note.check()  # another region (or none) shows its own words at once
-        if not rebuilding and (region.id if region is not None else "") != self.ws.selected_region_id:
+        if (region.id if region is not None else "") != self.ws.selected_region_id:
             # The canvas follows the list: the region tools act on the region shown here.
             self.ws.select_region(region.id if region is not None else "")
         row, count = self.list.currentRow(), self.list.count()
