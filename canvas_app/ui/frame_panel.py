@@ -76,7 +76,7 @@ class FramePanel(QWidget):
         self.draft = PromptFrame()
         self._shown_id = ""  # the frame the widgets show ("" : the draft); edits go there
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
-        self._commit_timer.timeout.connect(self.commit_text)
+        self._commit_timer.timeout.connect(self._commit_frame_text)
 
         self.prompt = QPlainTextEdit(placeholderText="Describe what to paint in the frame")
         self.prompt.setObjectName("prompt")
@@ -358,7 +358,12 @@ class FramePanel(QWidget):
         self.prompt_note.setVisible(not self.prompt.toPlainText().strip())
 
     def commit_text(self) -> None:
-        """Write pending prompt edits to the frame now (before a run, on focus loss)."""
+        """Write pending prompt edits to the frame now (before a run, on focus loss), the region
+        prompts' too."""
+        self.regions.commit_text()
+        self._commit_frame_text()
+
+    def _commit_frame_text(self) -> None:
         self._commit_timer.stop()
         self._commit(
             label="Edit prompt", prompt=self.prompt.toPlainText(), negative_prompt=self.negative.toPlainText()

@@ -41,6 +41,8 @@ class RegionList(QWidget):
         self.ws = ws
         self._loading = False
         self._shown_frame = ""  # the frame whose regions the list shows
+        # The frame and region whose prompts the fields show (what is typed there belongs to them).
+        self._fields_for = ("", "")
         # The list follows the document after the event that changed it has returned (a refresh
         # inside a spin box's or an item's own signal would delete what is emitting).
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
@@ -106,12 +108,8 @@ class RegionList(QWidget):
 
         self.list.currentRowChanged.connect(lambda _row: self._show_current())
         self.list.itemChanged.connect(self._item_changed)
-        self.prompt.editingFinished.connect(
-            lambda: self._edit("Edit region prompt", prompt=self.prompt.text())
-        )
-        self.negative.editingFinished.connect(
-            lambda: self._edit("Edit region prompt", negative_prompt=self.negative.text())
-        )
+        self.prompt.editingFinished.connect(self.commit_text)
+        self.negative.editingFinished.connect(self.commit_text)
         for spin in self.box:
             spin.valueChanged.connect(self._box_edited)
         ws.selection_changed.connect(lambda _id: self.refresh())
@@ -173,10 +171,21 @@ class RegionList(QWidget):
 
     def _show_current(self) -> None:
         region = self.current
+        region_id = region.id if region is not None else ""
+        fields_for = (self._shown_frame, region_id)
+        if fields_for != self._fields_for:
+            self.commit_text()  # what was typed belongs to the region shown so far
+        self._fields_for = fields_for
         self._loading = True
         try:
-            self.prompt.setText(region.prompt if region else "")
-            self.negative.setText(region.negative_prompt if region else "")
+            for edit, text in (
+                (self.prompt, region.prompt if region else ""),
+                (self.negative, region.negative_prompt if region else ""),
+            ):
+                # Typed and not yet committed (the list follows every change of the document,
+                # which may come while a person types): the typing stays.
+                if not (edit.isModified() and region_id) and edit.text() != text:
+                    edit.setText(text)
             for spin, value in zip(self.box, region.rect if region else (0, 0, SNAP, SNAP), strict=True):
                 spin.setValue(value)
         finally:
@@ -231,6 +240,24 @@ class RegionList(QWidget):
         if frame is not None and region is not None:
             self.ws.doc.move_region(frame.id, region.id, self.list.currentRow() + delta)
             self.refresh(keep=region.id)
+
+    def commit_text(self) -> None:
+        """Write what was typed into the prompt fields (not yet committed) to their region: on
+        Enter, on focus loss, before another region shows, before a run."""
+        changes = {
+            name: edit.text()
+            for name, edit in (("prompt", self.prompt), ("negative_prompt", self.negative))
+            if edit.isModified()
+        }
+        self.prompt.setModified(False)
+        self.negative.setModified(False)
+        frame_id, region_id = self._fields_for
+        frame = self.ws.doc.frames.get(frame_id)
+        region = next((r for r in frame.regions if r.id == region_id), None) if frame else None
+        if self._loading or frame is None or region is None or not changes:
+            return  # nothing typed, or the region went (deleted, undone): so did its prompt
+        if any(getattr(region, k) != v for k, v in changes.items()):
+            self.ws.doc.update_region(frame.id, region.id, "Edit region prompt", **changes)
 
     def _edit(self, label: str, **changes: object) -> None:
         frame, region = self.frame, self.current

@@ -168,3 +168,53 @@ def test_tab_goes_from_the_frame_prompt_to_its_negative(qtbot, window) -> None:
             == ("a castle", "fog")
         )
     )
+
+
+def test_a_change_of_the_document_keeps_the_region_prompt_being_typed(qtbot, window) -> None:
+    panel = window.frame_panel.regions
+    drag(window, "frame", [(0, 0), (256, 128)])
+    qtbot.waitUntil(lambda: panel.add_action.isEnabled())
+    frame_id = window.ws.selected_frame_id
+    panel.add_action.trigger()
+    # Typed at once: the list's refresh after the add comes after the first keys, and keeps them.
+    qtbot.keyClicks(QApplication.focusWidget(), "a red")
+    qtbot.wait(20)
+    assert panel.prompt.text() == "a red"
+    qtbot.keyClicks(QApplication.focusWidget(), " house")
+
+    # Moved with the region tool before the text is committed: the list follows the document
+    # (the new X shows), the field keeps what is typed and the focus.
+    drag(window, "region", [(128, 64), (144, 64)])
+    assert window.undo_action.text() == "&Undo Move region"
+    qtbot.waitUntil(lambda: panel.box[0].value() == 80)
+    assert panel.prompt.text() == "a red house" and QApplication.focusWidget() is panel.prompt
+    assert window.ws.doc.frame(frame_id).regions[0].prompt == ""  # not committed yet
+
+    # Ctrl+Enter commits it before the run: the request has it, and the move.
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    (region,) = window.ws.doc.frame(frame_id).regions
+    assert (region.prompt, region.rect) == ("a red house", (80, 32, 128, 64))
+    engine = window.gen.worker.engine
+    qtbot.waitUntil(lambda: bool(engine.requests))
+    assert [r.prompt for r in engine.requests[-1].regions] == ["a red house"]
+
+    # Undo takes back the prompt (its own step), then the move; the field follows.
+    window.undo_action.trigger()
+    qtbot.waitUntil(lambda: panel.prompt.text() == "")
+    window.undo_action.trigger()
+    qtbot.waitUntil(lambda: panel.box[0].value() == 64)
+
+
+def test_typing_in_a_region_prompt_stays_with_its_region_when_another_is_shown(qtbot, window) -> None:
+    panel = window.frame_panel.regions
+    drag(window, "frame", [(0, 0), (256, 128)])
+    qtbot.waitUntil(lambda: panel.add_action.isEnabled())
+    panel.add_action.trigger()
+    panel.add_action.trigger()
+    qtbot.keyClicks(QApplication.focusWidget(), "a yellow sun")
+    panel.list.setCurrentRow(0)  # without a focus change (the canvas picks regions so too)
+    assert panel.prompt.text() == ""
+    assert [r.prompt for r in window.ws.doc.frame(window.ws.selected_frame_id).regions] == [
+        "",
+        "a yellow sun",
+    ]
