@@ -37,6 +37,11 @@ class Growth:
     applied: bool = True  # the growth is done (the grown frame's staging shows)
 
 
+# Finished growths kept for undo, newest last: older ones are forgotten (their undo then leaves the
+# staging as it is), so the check after every edit stays cheap and the set-aside images few.
+MAX_SETTLED = 16
+
+
 class SetAside:
     """The growths of running upscales (by request id) and of finished ones still in the history."""
 
@@ -55,6 +60,7 @@ class SetAside:
         if growth is None or growth.command is None:
             return []
         self.settled.append(growth)
+        del self.settled[:-MAX_SETTLED]
         return self.sync(doc)
 
     def called_off(self, request_id: int, doc: Document) -> str | None:

@@ -261,3 +261,23 @@ def test_undo_of_the_growth_brings_the_candidates_back_and_redo_the_result(qtbot
     window.ws.doc.fill_mask(200, 200, 8, 8)
     assert not window.gen.set_aside.settled
     assert window.gen.staging[frame_id].candidates == candidates
+
+
+def test_undo_of_the_growth_while_the_upscale_runs_keeps_the_candidates_shown(qtbot, window):
+    frame_id = _stage_two(qtbot, window)
+    candidates = list(window.gen.staging[frame_id].candidates)
+    engine = window.gen.worker.engine
+    engine.gate = threading.Event()
+    window.patch_list.upscale_actions[2].trigger()
+    job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    window.undo_action.trigger()  # Upscale x2, while it runs
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    engine.gate.set()
+    qtbot.waitUntil(lambda: job.state is JobState.FINISHED, timeout=10000)
+    # The result belongs to the grown frame: the small one shows its own candidates; redo swaps.
+    assert window.gen.staging[frame_id].candidates == candidates
+    assert _bar_offers_the_candidates(window)
+    window.redo_action.trigger()
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 128, 128)
+    (result,) = window.gen.staging[frame_id].candidates
+    assert result.image.shape[:2] == (128, 128)
