@@ -365,6 +365,16 @@ class Document:
         self._after_history_change()
         return True
 
+    def retract(self, command: Command) -> bool:
+        """Revert ``command``, the last edit, and forget it (a redo cannot bring it back): an edit
+        made for work that was then called off. False, and nothing changes, when other edits came
+        after it."""
+        if not self.history.retract(command):
+            return False
+        command.undo(self)
+        self._after_history_change()
+        return True
+
     @contextmanager
     def group(self, label: str) -> Iterator[GroupCommand]:
         """Make every edit inside the block one undo step."""

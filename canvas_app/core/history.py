@@ -165,6 +165,29 @@ class History:
         return len(self._undo)
 
     @property
+    def last(self) -> Command | None:
+        """The command an undo would undo next (None with nothing to undo)."""
+        return self._undo[-1][1] if self._undo else None
+
+    def holds(self, command: Command) -> bool | None:
+        """Whether ``command`` is done (True: on the undo stack), undone (False: on the redo stack)
+        or gone from the history (None: dropped, or its redo cleared by a later edit)."""
+        if any(c is command for _, c in reversed(self._undo)):
+            return True
+        if any(c is command for _, c in self._redo):
+            return False
+        return None
+
+    def retract(self, command: Command) -> bool:
+        """Forget ``command`` if it is the last one done, as if it had never been pushed (the
+        caller reverts its effect); False, and nothing changes, when anything came after it."""
+        if self._groups or self.last is not command:
+            return False
+        self._undo.pop()
+        self._track(command, -1)
+        return True
+
+    @property
     def nbytes(self) -> int:
         """Bytes of the distinct tile arrays held by the undo and redo stacks."""
         return self._held

@@ -76,7 +76,7 @@ class FramePanel(QWidget):
         self.draft = PromptFrame()
         self._shown_id = ""  # the frame the widgets show ("" : the draft); edits go there
         self._commit_timer = QTimer(self, singleShot=True, interval=COMMIT_DELAY_MS)
-        self._commit_timer.timeout.connect(self.commit_text)
+        self._commit_timer.timeout.connect(self._commit_frame_text)
 
         self.prompt = QPlainTextEdit(placeholderText="Describe what to paint in the frame")
         self.prompt.setObjectName("prompt")
@@ -174,11 +174,14 @@ class FramePanel(QWidget):
         layout.addWidget(self.mode_label)
         self.regions = RegionList(ws, self.current_model)
         layout.addWidget(self.regions)
+        QWidget.setTabOrder(self.prompt, self.negative)
+        QWidget.setTabOrder(self.negative, self.model)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
         for edit in (self.prompt, self.negative):
+            edit.setTabChangesFocus(True)  # Tab goes on to the next field; a prompt needs no tab
             edit.textChanged.connect(self._text_edited)
             edit.installEventFilter(self)
             edit.setToolTip("Shift+Enter: new line. Enter accepts a staged candidate.")
@@ -355,7 +358,12 @@ class FramePanel(QWidget):
         self.prompt_note.setVisible(not self.prompt.toPlainText().strip())
 
     def commit_text(self) -> None:
-        """Write pending prompt edits to the frame now (before a run, on focus loss)."""
+        """Write pending prompt edits to the frame now (before a run, on focus loss), the region
+        prompts' too."""
+        self.regions.commit_text()
+        self._commit_frame_text()
+
+    def _commit_frame_text(self) -> None:
         self._commit_timer.stop()
         self._commit(
             label="Edit prompt", prompt=self.prompt.toPlainText(), negative_prompt=self.negative.toPlainText()

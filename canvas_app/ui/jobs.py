@@ -24,6 +24,7 @@ from canvas_app.core.upscale import upscale_request
 from canvas_app.engine.api import Cancelled, Failed, Finished, Loading, Progress, Started
 from canvas_app.ui.job_state import Job, JobEvent, JobState
 from canvas_app.ui.qimage import array_to_qimage
+from canvas_app.ui.set_aside import Growth, SetAside
 from canvas_app.ui.workspace import Workspace
 from canvas_app.workers.engine_worker import EngineWorker
 
@@ -78,6 +79,10 @@ class GenerationController(QObject):
         self.staging: dict[str, Staging] = {}
         self.last_seed: dict[str, int] = {}
         self.context_padding = 32
+        # Candidates an upscale set aside: staged again on cancel, error, or undo of the growth.
+        self.set_aside = SetAside(self.staging)
+        self._bound_doc = ws.doc
+        ws.doc.events.history_changed.connect(self._on_history_changed)
         worker.loading.connect(self._on_loading)
         worker.started.connect(self._on_started)
         worker.progress.connect(self._on_progress)
@@ -133,8 +138,9 @@ class GenerationController(QObject):
     def upscale_candidate(self, frame_id: str, scale: int) -> int:
         """Upscale x2/x4 the candidate shown on the frame before accepting it: its frame as
         accepting it would make it, refined with the prompt, settings and seed that made it. The
-        upscaled result replaces the staged candidates (they no longer fit the grown frame). Raises
-        ValueError (nothing staged, too large) before anything changes."""
+        staged candidates are set aside while it runs (they no longer fit the grown frame): staged
+        again if it is cancelled or fails, or when the growth is undone. Raises ValueError
+        (nothing staged, too large) before anything changes."""
         cand = self.shown_candidate(frame_id)
         if cand is None:
             raise ValueError("no candidate is staged on this frame")
@@ -167,14 +173,22 @@ class GenerationController(QObject):
         seed = random.randint(0, MAX_SEED) if seed is None else seed
         request = upscale_request(pixels, scale, settings, seed=seed)
         big = dict(x=x, y=y, w=w * scale, h=h * scale)
+        last = doc.history.last
+        before, aside = None, None
         if frame is None:  # a patch whose frame was deleted: a new frame with the patch's settings
             names = tuple(n for n in FRAME_SETTINGS if n != "batch")
             frame = doc.add_frame(PromptFrame(**big, **frame_settings(settings, names)))  # type: ignore[arg-type]
         else:
-            self.discard(frame.id)  # candidates of the small frame no longer fit it
+            before = frame.rect
+            aside = self.staging.pop(frame.id, None)  # candidates of the small frame no longer fit it
             frame = doc.update_frame(frame.id, f"Upscale x{scale}", **big)
+        command = doc.history.last
         self.ws.select_frame(frame.id)
-        return self._submit(frame, replace(request, origin=(frame.x, frame.y)))
+        rid = self._submit(frame, replace(request, origin=(frame.x, frame.y)))
+        growth = Growth(frame.id, None if command is last else command, before, frame.rect, aside)
+        self.set_aside.begin(rid, growth)
+        self._show_staging(frame.id)
+        return rid
 
     def repair_seam(self, frame_id: str, band: tuple[tuple[int, int], np.ndarray]) -> int:
         """Re-inpaint ``band`` ((canvas x, y), HxW uint8) of the frame at the repair's low strength,
@@ -318,6 +332,8 @@ class GenerationController(QObject):
         staging.index = min(first_new, len(staging.candidates) - 1)
         if ev.notices:
             job.message = "; ".join(ev.notices)
+        for frame_id in self.set_aside.finished(ev.request_id, self.ws.doc):
+            self._show_staging(frame_id)
         self._end_job(job)
 
     def _on_cancelled(self, ev: Cancelled) -> None:
@@ -325,6 +341,7 @@ class GenerationController(QObject):
         if job is None:
             return
         job.apply(JobEvent.CANCELLED)
+        self.set_aside.called_off(ev.request_id, self.ws.doc)
         self._end_job(job)
 
     def _on_failed(self, ev: Failed) -> None:
@@ -333,6 +350,7 @@ class GenerationController(QObject):
             return
         job.apply(JobEvent.FAILED)
         job.message = ev.message
+        self.set_aside.called_off(ev.request_id, self.ws.doc)
         self._end_job(job)
         self.error.emit(ev.message)
 
@@ -347,9 +365,17 @@ class GenerationController(QObject):
             self.outcome.emit(_OUTCOME[job.state])
 
     def _on_document_replaced(self) -> None:
+        self.set_aside.clear()  # before the cancels arrive: they must not touch the new document
         self.cancel()
         self.staging.clear()
+        self._bound_doc.events.history_changed.disconnect(self._on_history_changed)
+        self._bound_doc = self.ws.doc
+        self._bound_doc.events.history_changed.connect(self._on_history_changed)
         self.jobs = {rid: j for rid, j in self.jobs.items() if j.state.active}
+
+    def _on_history_changed(self) -> None:
+        for frame_id in self.set_aside.sync(self.ws.doc):
+            self._show_staging(frame_id)
 
     # -- display ---------------------------------------------------------------------------------
     def status_text(self, frame_id: str) -> tuple[str, float | None]:

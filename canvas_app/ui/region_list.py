@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -41,6 +41,8 @@ class RegionList(QWidget):
         self.ws = ws
         self._loading = False
         self._shown_frame = ""  # the frame whose regions the list shows
+        # The frame and region whose prompts the fields show (what is typed there belongs to them).
+        self._fields_for = ("", "")
         # The list follows the document after the event that changed it has returned (a refresh
         # inside a spin box's or an item's own signal would delete what is emitting).
         self._refresh_timer = QTimer(self, singleShot=True, interval=0)
@@ -99,15 +101,15 @@ class RegionList(QWidget):
         layout.addWidget(self.negative)
         layout.addWidget(self.words_note)
         layout.addLayout(box_row)
+        # Tab goes prompt -> negative -> X, Y, W, H (not by the order the widgets were made in).
+        chain = (self.prompt, self.negative, *self.box)
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
         self.list.currentRowChanged.connect(lambda _row: self._show_current())
         self.list.itemChanged.connect(self._item_changed)
-        self.prompt.editingFinished.connect(
-            lambda: self._edit("Edit region prompt", prompt=self.prompt.text())
-        )
-        self.negative.editingFinished.connect(
-            lambda: self._edit("Edit region prompt", negative_prompt=self.negative.text())
-        )
+        self.prompt.editingFinished.connect(self.commit_text)
+        self.negative.editingFinished.connect(self.commit_text)
         for spin in self.box:
             spin.valueChanged.connect(self._box_edited)
         ws.selection_changed.connect(lambda _id: self.refresh())
@@ -141,6 +143,10 @@ class RegionList(QWidget):
         none_chosen = same_frame and current is None
         self._shown_frame = frame.id if frame is not None else ""
         self._loading = True
+        # The list's signals wait for the rebuild: an empty list for a moment would disable the
+        # region's fields, and the field being typed in would hand its focus on (Tab went to the
+        # patch list).
+        blocker = QSignalBlocker(self.list)
         try:
             self.list.clear()
             for i, region in enumerate(frame.regions if frame is not None else ()):
@@ -158,17 +164,28 @@ class RegionList(QWidget):
             else:
                 self.list.setCurrentRow(0 if ids and not none_chosen else -1)
         finally:
+            blocker.unblock()
             self._loading = False
         self.add_action.setEnabled(frame is not None and len(frame.regions) < limits.MAX_REGIONS)
         self._show_current()
 
     def _show_current(self) -> None:
         region = self.current
-        rebuilding = self._loading  # the list is being refilled: its rows say nothing yet
+        region_id = region.id if region is not None else ""
+        fields_for = (self._shown_frame, region_id)
+        if fields_for != self._fields_for:
+            self.commit_text()  # what was typed belongs to the region shown so far
+        self._fields_for = fields_for
         self._loading = True
         try:
-            self.prompt.setText(region.prompt if region else "")
-            self.negative.setText(region.negative_prompt if region else "")
+            for edit, text in (
+                (self.prompt, region.prompt if region else ""),
+                (self.negative, region.negative_prompt if region else ""),
+            ):
+                # Typed and not yet committed (the list follows every change of the document,
+                # which may come while a person types): the typing stays.
+                if not (edit.isModified() and region_id) and edit.text() != text:
+                    edit.setText(text)
             for spin, value in zip(self.box, region.rect if region else (0, 0, SNAP, SNAP), strict=True):
                 spin.setValue(value)
         finally:
@@ -176,7 +193,7 @@ class RegionList(QWidget):
         for widget in (self.prompt, self.negative, *self.box):
             widget.setEnabled(region is not None)
         self.words_note.check()  # another region (or none) shows its own words at once
-        if not rebuilding and (region.id if region is not None else "") != self.ws.selected_region_id:
+        if (region.id if region is not None else "") != self.ws.selected_region_id:
             # The canvas follows the list: the region tools act on the region shown here.
             self.ws.select_region(region.id if region is not None else "")
         row, count = self.list.currentRow(), self.list.count()
@@ -223,6 +240,24 @@ class RegionList(QWidget):
         if frame is not None and region is not None:
             self.ws.doc.move_region(frame.id, region.id, self.list.currentRow() + delta)
             self.refresh(keep=region.id)
+
+    def commit_text(self) -> None:
+        """Write what was typed into the prompt fields (not yet committed) to their region: on
+        Enter, on focus loss, before another region shows, before a run."""
+        changes = {
+            name: edit.text()
+            for name, edit in (("prompt", self.prompt), ("negative_prompt", self.negative))
+            if edit.isModified()
+        }
+        self.prompt.setModified(False)
+        self.negative.setModified(False)
+        frame_id, region_id = self._fields_for
+        frame = self.ws.doc.frames.get(frame_id)
+        region = next((r for r in frame.regions if r.id == region_id), None) if frame else None
+        if self._loading or frame is None or region is None or not changes:
+            return  # nothing typed, or the region went (deleted, undone): so did its prompt
+        if any(getattr(region, k) != v for k, v in changes.items()):
+            self.ws.doc.update_region(frame.id, region.id, "Edit region prompt", **changes)
 
     def _edit(self, label: str, **changes: object) -> None:
         frame, region = self.frame, self.current

@@ -250,3 +250,29 @@ def test_view_changes_are_not_edits() -> None:
     assert not doc.modified and not doc.can_undo
     with pytest.raises(TypeError):
         doc.set_view(rotation=3)
+
+
+def test_retract_forgets_the_last_edit_and_only_the_last():
+    doc = Document()
+    frame = doc.add_frame(x=0, y=0, w=64, h=64)
+    saved = doc.history.state
+    doc.mark_saved()
+    doc.update_frame(frame.id, "Upscale x2", w=128, h=128)
+    grow = doc.history.last
+    assert grow is not None and doc.history.holds(grow) is True and doc.modified
+    assert doc.retract(grow)
+    # As if it never happened: the frame, the history state (not modified), nothing to redo.
+    assert doc.frame(frame.id).rect == (0, 0, 64, 64)
+    assert doc.history.state == saved and not doc.modified and not doc.can_redo
+    assert doc.history.holds(grow) is None and not doc.retract(grow)
+
+    doc.update_frame(frame.id, w=128, h=128)
+    grow = doc.history.last
+    doc.fill_mask(0, 0, 8, 8)
+    assert not doc.retract(grow)  # an edit came after it: nothing changes
+    assert doc.frame(frame.id).rect == (0, 0, 128, 128) and doc.mask.read(0, 0, 8, 8).min() == 255
+    doc.undo()
+    doc.undo()
+    assert doc.history.holds(grow) is False
+    doc.redo()
+    assert doc.history.holds(grow) is True

@@ -39,11 +39,9 @@ def type_into(qtbot, widget, text: str) -> None:
 
 
 def click_into(qtbot, edit) -> None:
-    """Click into a line edit; leaving the other box commits it and the region list follows the
-    document before the next key (no person types faster)."""
+    """Click into a line edit (leaving the other box commits it)."""
     qtbot.mouseClick(edit, Qt.MouseButton.LeftButton)
     assert QApplication.focusWidget() is edit
-    qtbot.wait(20)
 
 
 def clear(qtbot, widget) -> None:
@@ -127,7 +125,6 @@ def test_a_region_prompt_names_its_own_unknown_words_as_it_is_typed(qtbot, windo
     window.ws.select_frame(frame.id)
     regions.add_action.trigger()  # the new region's prompt box gets the focus
     qtbot.waitUntil(regions.prompt.hasFocus)
-    qtbot.wait(20)  # the list follows the document first (no person types faster)
     note = regions.words_note
     assert not note.isVisible() and not panel.words_note.isVisible()
 
@@ -157,7 +154,6 @@ def test_a_region_prompt_names_its_own_unknown_words_as_it_is_typed(qtbot, windo
     qtbot.keyClick(regions.negative, Qt.Key.Key_Return)
     regions.add_action.trigger()
     qtbot.waitUntil(lambda: regions.list.count() == 2 and regions.prompt.hasFocus())
-    qtbot.wait(20)
     qtbot.keyClicks(regions.prompt, "a dog under a tree")
     qtbot.keyClick(regions.prompt, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: '"dog"' in note.text(), timeout=3000)

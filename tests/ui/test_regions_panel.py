@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from helpers import drag, make_window
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.request import GenerationRequest, Mode
 
@@ -111,3 +112,109 @@ def test_reroll_keeps_the_regions_of_the_patch(qtbot, window) -> None:
     assert window.gen.jobs[again].request.regions == first.regions
     assert [r.prompt for r in doc.frame(fid).regions] == ["a red house"]
     qtbot.waitUntil(lambda: not window.gen.jobs[again].state.active, timeout=10000)
+
+
+def test_tab_goes_from_a_region_prompt_to_its_negative_and_on_to_its_box(qtbot, window) -> None:
+    panel = window.frame_panel.regions
+    drag(window, "frame", [(0, 0), (256, 128)])
+    qtbot.waitUntil(lambda: panel.add_action.isEnabled())
+    panel.add_action.trigger()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is panel.prompt)
+    qtbot.keyClicks(panel.prompt, "a red house")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    # The prompt is written to the document, and the list follows it (a rebuild): the negative
+    # field keeps the focus through that.
+    qtbot.waitUntil(lambda: _shown(panel) == ["a red house"])
+    qtbot.wait(20)
+    assert QApplication.focusWidget() is panel.negative
+    qtbot.keyClicks(QApplication.focusWidget(), "blurry")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    qtbot.waitUntil(
+        lambda: window.ws.doc.frame(window.ws.selected_frame_id).regions[0].negative_prompt == "blurry"
+    )
+    qtbot.wait(20)
+    assert QApplication.focusWidget() is panel.box[0]  # the region's X
+    for spin in panel.box[1:]:
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        assert QApplication.focusWidget() is spin
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is panel.negative
+    region = window.ws.doc.frame(window.ws.selected_frame_id).regions[0]
+    assert (region.prompt, region.negative_prompt) == ("a red house", "blurry")
+
+
+def test_tab_goes_from_the_frame_prompt_to_its_negative(qtbot, window) -> None:
+    panel = window.frame_panel
+    drag(window, "frame", [(0, 0), (256, 128)])
+    panel.prompt.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is panel.prompt)
+    qtbot.keyClicks(panel.prompt, "a castle")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is panel.negative
+    assert panel.prompt.toPlainText() == "a castle"  # no tab typed into the prompt
+    qtbot.keyClicks(QApplication.focusWidget(), "fog")
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is panel.model
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is panel.prompt
+    frame_id = window.ws.selected_frame_id
+    qtbot.waitUntil(  # after the panel's commit pause
+        lambda: (
+            (window.ws.doc.frame(frame_id).prompt, window.ws.doc.frame(frame_id).negative_prompt)
+            == ("a castle", "fog")
+        )
+    )
+
+
+def test_a_change_of_the_document_keeps_the_region_prompt_being_typed(qtbot, window) -> None:
+    panel = window.frame_panel.regions
+    drag(window, "frame", [(0, 0), (256, 128)])
+    qtbot.waitUntil(lambda: panel.add_action.isEnabled())
+    frame_id = window.ws.selected_frame_id
+    panel.add_action.trigger()
+    # Typed at once: the list's refresh after the add comes after the first keys, and keeps them.
+    qtbot.keyClicks(QApplication.focusWidget(), "a red")
+    qtbot.wait(20)
+    assert panel.prompt.text() == "a red"
+    qtbot.keyClicks(QApplication.focusWidget(), " house")
+
+    # Moved with the region tool before the text is committed: the list follows the document
+    # (the new X shows), the field keeps what is typed and the focus.
+    drag(window, "region", [(128, 64), (144, 64)])
+    assert window.undo_action.text() == "&Undo Move region"
+    qtbot.waitUntil(lambda: panel.box[0].value() == 80)
+    assert panel.prompt.text() == "a red house" and QApplication.focusWidget() is panel.prompt
+    assert window.ws.doc.frame(frame_id).regions[0].prompt == ""  # not committed yet
+
+    # Ctrl+Enter commits it before the run: the request has it, and the move.
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    (region,) = window.ws.doc.frame(frame_id).regions
+    assert (region.prompt, region.rect) == ("a red house", (80, 32, 128, 64))
+    engine = window.gen.worker.engine
+    qtbot.waitUntil(lambda: bool(engine.requests))
+    assert [r.prompt for r in engine.requests[-1].regions] == ["a red house"]
+
+    # Undo takes back the prompt (its own step), then the move; the field follows.
+    window.undo_action.trigger()
+    qtbot.waitUntil(lambda: panel.prompt.text() == "")
+    window.undo_action.trigger()
+    qtbot.waitUntil(lambda: panel.box[0].value() == 64)
+
+
+def test_typing_in_a_region_prompt_stays_with_its_region_when_another_is_shown(qtbot, window) -> None:
+    panel = window.frame_panel.regions
+    drag(window, "frame", [(0, 0), (256, 128)])
+    qtbot.waitUntil(lambda: panel.add_action.isEnabled())
+    panel.add_action.trigger()
+    panel.add_action.trigger()
+    qtbot.keyClicks(QApplication.focusWidget(), "a yellow sun")
+    panel.list.setCurrentRow(0)  # without a focus change (the canvas picks regions so too)
+    assert panel.prompt.text() == ""
+    assert [r.prompt for r in window.ws.doc.frame(window.ws.selected_frame_id).regions] == [
+        "",
+        "a yellow sun",
+    ]

@@ -4,10 +4,13 @@ and upscale that one, as the frame shows it, with the prompt, settings and seed 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from helpers import drag, make_window
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH, lanczos
 from canvas_app.ui.job_state import JobState
@@ -144,3 +147,137 @@ def test_upscale_frame_with_a_staged_candidate_upscales_what_the_frame_shows(qtb
     request = engine.requests[-1]
     assert request.seed == shown.seed and request.prompt == "a red house"
     assert np.array_equal(request.init_image, lanczos(as_shown, 2))
+
+
+def _shown_index(window, frame_id: str) -> int:
+    return window.gen.staging[frame_id].index
+
+
+def _bar_offers_the_candidates(window) -> bool:
+    bar = window.staging_bar
+    return (
+        bar.isVisible()
+        and bar.accept_button.isEnabled()
+        and bar.next_button.isEnabled()
+        and bar.counter.text().endswith("/2")
+    )
+
+
+@pytest.mark.parametrize("how", ["x2 action", "Ctrl+U"])
+def test_esc_during_an_upscale_leaves_the_frame_and_its_candidates_as_they_were(qtbot, window, how):
+    actions = window.patch_list.upscale_actions
+    frame_id = _stage_two(qtbot, window)
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Right)  # the second candidate is shown
+    shown = window.gen.shown_candidate(frame_id)
+    candidates = list(window.gen.staging[frame_id].candidates)
+    frame_before = window.ws.doc.frame(frame_id)
+    undo_label = window.ws.doc.history.undo_label
+    engine = window.gen.worker.engine
+    engine.gate = threading.Event()  # the upscale waits before its first step
+    if how == "x2 action":
+        actions[2].trigger()
+    else:
+        qtbot.keyClick(window.ws.view, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+    job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 128, 128)  # the previews fill the grown frame
+    assert not window.staging_bar.isVisible()  # the small candidates are not offered meanwhile
+
+    focused = QApplication.focusWidget()
+    assert focused is window.ws.view
+    qtbot.keyClick(focused, Qt.Key.Key_Escape)
+    engine.gate.set()
+    qtbot.waitUntil(lambda: job.state is JobState.CANCELLED, timeout=10000)
+
+    # As before: the frame (size and all), both candidates, the second shown, the history.
+    assert window.ws.doc.frame(frame_id) == frame_before
+    assert window.gen.staging[frame_id].candidates == candidates
+    assert window.gen.shown_candidate(frame_id) is shown and _shown_index(window, frame_id) == 1
+    assert window.ws.scene.frame_items[frame_id].staged is not None
+    assert window.ws.doc.history.undo_label == undo_label and not window.ws.doc.can_redo
+    assert _bar_offers_the_candidates(window)
+    assert actions[2].isEnabled() and actions[2].text() == "Upscale Candidate x2"
+    # The keys act on them again: Left shows the first, Enter accepts it.
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Left)
+    assert window.gen.shown_candidate(frame_id) is candidates[0]
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
+    (patch,) = window.ws.doc.patches
+    assert patch.rect == (0, 0, 64, 64) and patch.seed == candidates[0].seed
+
+
+def test_a_failed_upscale_leaves_the_candidates_staged(qtbot, window):
+    frame_id = _stage_two(qtbot, window)
+    candidates = list(window.gen.staging[frame_id].candidates)
+    frame_before = window.ws.doc.frame(frame_id)
+    window.gen.worker.engine.fail_with = "CUDA out of memory"
+    window.patch_list.upscale_actions[4].trigger()
+    job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    qtbot.waitUntil(lambda: job.state is JobState.FAILED, timeout=10000)
+    assert "CUDA out of memory" in window.banner.text and window.banner.isVisible()
+    assert window.ws.doc.frame(frame_id) == frame_before
+    assert window.gen.staging[frame_id].candidates == candidates
+    assert window.gen.shown_candidate(frame_id) is candidates[0]
+    assert _bar_offers_the_candidates(window)
+
+
+def test_a_cancel_after_other_edits_shrinks_the_frame_back_by_a_step_of_its_own(qtbot, window):
+    frame_id = _stage_two(qtbot, window)
+    candidates = list(window.gen.staging[frame_id].candidates)
+    engine = window.gen.worker.engine
+    engine.gate = threading.Event()
+    window.patch_list.upscale_actions[2].trigger()
+    job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    window.ws.doc.fill_mask(200, 200, 8, 8)  # an edit while it runs stays
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+    engine.gate.set()
+    qtbot.waitUntil(lambda: job.state is JobState.CANCELLED, timeout=10000)
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    assert window.ws.doc.mask.read(200, 200, 8, 8).min() == 255
+    assert window.gen.staging[frame_id].candidates == candidates
+
+
+def test_undo_of_the_growth_brings_the_candidates_back_and_redo_the_result(qtbot, window):
+    frame_id = _stage_two(qtbot, window)
+    candidates = list(window.gen.staging[frame_id].candidates)
+    window.patch_list.upscale_actions[2].trigger()
+    qtbot.waitUntil(lambda: _staged(window, frame_id), timeout=10000)
+    (result,) = window.gen.staging[frame_id].candidates
+    assert window.undo_action.isEnabled()
+    window.undo_action.trigger()  # Upscale x2
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    assert window.gen.staging[frame_id].candidates == candidates
+    assert window.gen.shown_candidate(frame_id) is candidates[0] and _bar_offers_the_candidates(window)
+    window.redo_action.trigger()
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 128, 128)
+    assert window.gen.staging[frame_id].candidates == [result]
+    # Accepting the result, then undoing the patch and the growth: back to the two candidates.
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Return)
+    assert len(window.ws.doc.patches) == 1
+    window.undo_action.trigger()
+    window.undo_action.trigger()
+    assert not window.ws.doc.patches and window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    assert window.gen.staging[frame_id].candidates == candidates
+    # A new edit drops the growth from the redo stack: the candidates stay, nothing is kept aside.
+    window.ws.doc.fill_mask(200, 200, 8, 8)
+    assert not window.gen.set_aside.settled
+    assert window.gen.staging[frame_id].candidates == candidates
+
+
+def test_undo_of_the_growth_while_the_upscale_runs_keeps_the_candidates_shown(qtbot, window):
+    frame_id = _stage_two(qtbot, window)
+    candidates = list(window.gen.staging[frame_id].candidates)
+    engine = window.gen.worker.engine
+    engine.gate = threading.Event()
+    window.patch_list.upscale_actions[2].trigger()
+    job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    window.undo_action.trigger()  # Upscale x2, while it runs
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    engine.gate.set()
+    qtbot.waitUntil(lambda: job.state is JobState.FINISHED, timeout=10000)
+    # The result belongs to the grown frame: the small one shows its own candidates; redo swaps.
+    assert window.gen.staging[frame_id].candidates == candidates
+    assert _bar_offers_the_candidates(window)
+    window.redo_action.trigger()
+    assert window.ws.doc.frame(frame_id).rect == (0, 0, 128, 128)
+    (result,) = window.gen.staging[frame_id].candidates
+    assert result.image.shape[:2] == (128, 128)
