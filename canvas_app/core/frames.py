@@ -13,11 +13,13 @@ from canvas_app.core.request import (
     BUILTIN_MODEL,
     DEFAULT_GUIDANCE,
     DEFAULT_LARGE_FRAME,
+    DEFAULT_MASKED_CONTENT,
     DEFAULT_REFINE_STRENGTH,
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
     DEFAULT_STRENGTH,
     LARGE_FRAME_MODES,
+    check_masked_content,
 )
 
 SNAP = 8
@@ -61,9 +63,13 @@ class PromptFrame:
     # Parts of the frame with their own prompt (coordinates relative to the frame), in order: a
     # later region wins where two overlap equally. The frame's prompt is the background.
     regions: tuple[Region, ...] = ()
+    # Inpaint only: what the masked pixels are before they are noised (core.request); projects saved
+    # before the setting existed load as "original", what they ran with.
+    masked_content: str = DEFAULT_MASKED_CONTENT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regions", regions_from_json(self.regions))
+        check_masked_content(self.masked_content)
         object.__setattr__(self, "guidance", float(self.guidance))
         object.__setattr__(self, "strength", float(self.strength))
         object.__setattr__(self, "refine_strength", float(self.refine_strength))

@@ -23,6 +23,9 @@ class Inputs:
     latent_mask: Any = None
     masked_image_latents: Any = None
     notices: list[str] = field(default_factory=list)
+    # HxWx3 float32: the VAE's colour cast over the crop (see vae_cast), added back to each decoded
+    # candidate by correct_cast; None when not measured.
+    cast: np.ndarray | None = None
 
 
 def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
@@ -103,14 +106,43 @@ def _unmasked_inpaint_inputs(request: GenerationRequest, model: Any, inputs: Inp
     return inputs
 
 
-def prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inputs:
-    inputs = _prepare(request, model, infill_method)
+# The cast's lowpass, in latent cells: wide enough to average out the detail the round trip loses,
+# narrow enough to follow a cast that changes with the colour underneath (docs/benchmarks.md, "Fill
+# on photographs").
+CAST_SIGMA_CELLS = 1.0
+
+
+def vae_cast(model: Any, rgb: np.ndarray, latents: Any, tile_px: int) -> np.ndarray:
+    """The low-frequency colour the VAE's round trip takes from ``rgb`` (HxWx3 uint8) at each place:
+    lowpass(rgb - decode(latents)), ``latents`` being ``rgb`` encoded. A VAE that shifts colours
+    (the built-in one turns photo greys pink) shifts a regenerated area the same way, since its
+    decoder draws it; adding this back restores the photo's colours. The lowpass keeps the cast and
+    drops the detail the round trip loses (which the UNet redraws anyway)."""
+    import cv2
+
+    roundtrip = decode(model, latents, tile_px)
+    diff = rgb.astype(np.float32) - roundtrip.astype(np.float32)
+    sigma = CAST_SIGMA_CELLS * model.vae_factor
+    return cv2.GaussianBlur(diff, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def correct_cast(image: np.ndarray, cast: np.ndarray | None) -> np.ndarray:
+    """A decoded candidate (HxWx3 uint8) with the VAE's cast added back (see vae_cast)."""
+    if cast is None:
+        return image
+    return np.clip(np.rint(image.astype(np.float32) + cast), 0, 255).astype(np.uint8)
+
+
+def prepare(request: GenerationRequest, model: Any, infill_method: str, cast: bool = False) -> Inputs:
+    """The latents, masks and notices of ``request``; with ``cast``, an inpaint or outpaint also
+    measures the VAE's colour cast over its crop (``Inputs.cast``)."""
+    inputs = _prepare(request, model, infill_method, cast)
     if model.is_inpaint_unet and inputs.masked_image_latents is None:
         _unmasked_inpaint_inputs(request, model, inputs)
     return inputs
 
 
-def _prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inputs:
+def _prepare(request: GenerationRequest, model: Any, infill_method: str, cast: bool) -> Inputs:
     inputs = Inputs()
     if request.mode is Mode.TXT2IMG:
         return inputs
@@ -129,11 +161,16 @@ def _prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inpu
     mask = (empty * 255).astype(np.uint8) if request.mask is None else request.mask.astype(np.uint8)
     if not mask.any():
         raise _nothing_to_do()
-    if empty.any():
-        rgb = infill(rgb, empty, infill_method, request.seed)
+    # "fill": what is under the mask is filled from its surroundings too, so the model starts from
+    # the background instead of the object to remove (A1111's masked content "fill").
+    fill = empty | (mask > 0) if request.masked_content == "fill" else empty
+    if fill.any():
+        rgb = infill(rgb, fill, infill_method, request.seed)
     unknown = feather_alpha(mask, request.feather)
     unknown[empty] = 255
     inputs.init_latents = encode(model, rgb, tile_px)
+    if cast:
+        inputs.cast = vae_cast(model, rgb, inputs.init_latents, tile_px)
     unet_param = inputs.init_latents
     if model.is_inpaint_unet:
         inputs.latent_mask = _latent_mask(unknown, model.vae_factor, unet_param, binary=True)
