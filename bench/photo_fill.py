@@ -27,8 +27,8 @@ with that VAE, through the same engine path (a model folder assembled in a tempo
 ``--variant`` (repeatable) says how each model fills, one row per model and variant:
 ``CONTENT[+colour][@STRENGTH]``. CONTENT is the frame's masked content (``original``: the pixels
 under the mask, noised; ``fill``: filled from the surroundings first, the engine's infill), ``+colour``
-turns the engine's VAE cast correction on (``EngineSettings.cast_correction``; off otherwise), STRENGTH
-is the frame's strength (default 0.75, a new frame's). Default: ``original``, ``fill``, ``fill+colour``.
+turns the frame's colour correction on (the low frequencies of what the run started from), STRENGTH is
+the frame's strength (default 0.75, a new frame's). Default: ``original``, ``fill``, ``fill+colour``.
 """
 
 from __future__ import annotations
@@ -142,14 +142,14 @@ def telea(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def parse_variant(text: str) -> dict[str, Any]:
-    """``CONTENT[+colour][@STRENGTH]`` -> masked_content, cast (bool), strength."""
+    """``CONTENT[+colour][@STRENGTH]`` -> masked_content, color_correction, strength."""
     body, _, strength = text.partition("@")
     content, _, extra = body.partition("+")
     if content not in ("original", "fill") or extra not in ("", "colour"):
         raise SystemExit(f"--variant {text!r}: expected original|fill, optionally +colour and @STRENGTH")
     return {
         "masked_content": content,
-        "cast": extra == "colour",
+        "color_correction": extra == "colour",
         "strength": float(strength) if strength else DEFAULT_STRENGTH,
     }
 
@@ -165,12 +165,9 @@ def engine_fill(
     variant: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """What the artist gets: the photo on a canvas, a frame, a brushed mask, Generate, Accept."""
-    from dataclasses import replace
-
     from canvas_app.engine.api import CancelToken, Finished
 
     variant = variant or parse_variant("original")
-    engine.settings = replace(engine.settings, cast_correction=variant["cast"])
     doc = Document()
     doc.paste(0, 0, photo)
     fx, fy = rect
@@ -184,6 +181,7 @@ def engine_fill(
         model=model,
         strength=variant["strength"],
         masked_content=variant["masked_content"],
+        color_correction=variant["color_correction"],
     )
     doc.set_mask(fx, fy, blob)
     plan = plan_frame(doc, frame, context_padding=PADDING, seed=seed)

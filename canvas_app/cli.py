@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "them) or fill (filled from the surroundings first: to remove something) (default: original)",
     )
     gen.add_argument(
+        "--color-correction",
+        action="store_true",
+        help="keep the init image's low-frequency colours in the regenerated area (with --mask; for "
+        "removing things from photos: it also undoes a colour the prompt asks for) (default: off)",
+    )
+    gen.add_argument(
         "--lora",
         action="append",
         default=[],
@@ -460,6 +466,8 @@ def generate_png(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if args.masked_content and plan.regen is None:
         raise UsageError("--masked-content needs --mask (it says what the masked area starts from)")
+    if args.color_correction and plan.regen is None:
+        raise UsageError("--color-correction needs --mask (it corrects the regenerated area)")
     default_strength = 0.75 if plan.mode is Mode.IMG2IMG else 1.0
     strength = args.strength if args.strength is not None else default_strength
     if not 0.0 < strength <= 1.0:
@@ -485,6 +493,7 @@ def generate_png(args: argparse.Namespace) -> int:
         large_frame=args.large_frame or _default("large_frame"),
         refine_strength=refine if refine is not None else _default("refine_strength"),
         masked_content=args.masked_content or _default("masked_content"),
+        color_correction=args.color_correction,
     )
     # 2. Run
     finished = run_engine(make_engine(args), request, args.quiet)

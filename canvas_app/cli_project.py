@@ -67,6 +67,7 @@ def generate_into_project(args: argparse.Namespace) -> int:
         ("large_frame", args.large_frame),
         ("refine_strength", check_refine(args.refine_strength)),
         ("masked_content", args.masked_content),
+        ("color_correction", True if args.color_correction else None),
     ):
         if value is not None:
             settings[key] = value

@@ -77,6 +77,8 @@ def png_text(request: GenerationRequest, seed: int, origin: tuple[int, int] = (0
         ("Denoising strength", None if request.mode is Mode.TXT2IMG else f"{request.strength:g}"),
         # A1111's own key and values ("fill", "original"); only a masked generation has one.
         ("Masked content", request.masked_content if request.mode in _MASKED else None),
+        # A1111 applies its color correction without writing it down; ours says when it was on.
+        ("Color correction", "on" if request.color_correction and request.mode in _MASKED else None),
         ("Version", f"canvas-app {__version__}"),
     ]
     # Ours reproduces exactly this image: its own seed, one candidate; no pixels (the image is here).
@@ -113,8 +115,8 @@ def export_text(doc: Document, rect: Rect, frame_id: str | None = None) -> dict[
 class RestoredSettings:
     """What an image says about how it was made, every value checked against ``core.limits``.
 
-    ``values``: PromptFrame fields (seed, steps, guidance, strength, scheduler, batch, masked_content)
-    that passed;
+    ``values``: PromptFrame fields (seed, steps, guidance, strength, scheduler, batch, masked_content,
+    color_correction) that passed;
     ``size``/``origin``: the generation's size and top-left in the image, when known; ``model``: the
     model as the image names it; ``notices``: what was cut, refused or not found, for the user.
     """
@@ -200,8 +202,10 @@ def _from_request_json(text: str) -> RestoredSettings:
         if key in data:
             checker.take(key, data[key])
     # As in the A1111 text: only a masked generation says what its masked area started from.
-    if "masked_content" in data and data.get("mode") in [m.value for m in _MASKED]:
-        checker.take("masked_content", data["masked_content"])
+    if data.get("mode") in [m.value for m in _MASKED]:
+        for key in ("masked_content", "color_correction"):
+            if key in data:
+                checker.take(key, data[key])
     width, height, origin = data.get("width"), data.get("height"), data.get("origin", [0, 0])
     if isinstance(width, int) and isinstance(height, int) and _is_int(width) and _is_int(height):
         checker.size(width, height)
@@ -240,6 +244,9 @@ def _from_infotext(text: str) -> RestoredSettings:
                 checker.notices.append(f"{label} {fields[label][:40]!r} is not a number")
     if "Masked content" in fields:
         checker.take("masked_content", fields["Masked content"].strip().lower())
+    if "Color correction" in fields:
+        value = fields["Color correction"].strip().lower()
+        checker.take("color_correction", {"on": True, "off": False}.get(value, value))
     if "Sampler" in fields:
         ours, notice = sampler_from_a1111(fields["Sampler"][:80], fields.get("Schedule type"))
         if ours is not None:
@@ -289,6 +296,10 @@ class _Checker:
         if key == "scheduler":
             return (
                 None if value in SAMPLER_NAMES else f"the sampler {str(value)[:80]!r} is not available here"
+            )
+        if key == "color_correction":
+            return (
+                None if isinstance(value, bool) else f"color correction {str(value)[:40]!r} is not on or off"
             )
         if key == "masked_content":
             if value in MASKED_CONTENT_MODES:

@@ -38,6 +38,10 @@ DEFAULT_REFINE_STRENGTH = 0.4
 # then noises that (to remove something: the model starts from the background, not the object).
 MASKED_CONTENT_MODES = ("original", "fill")
 DEFAULT_MASKED_CONTENT = "original"
+# Inpaint/outpaint: bring the regenerated area's low-frequency colour back to what the run started
+# from (engine/images.correct_colours; A1111's "color correction"). Off by default: it also undoes a
+# colour the prompt asks for ("a red ball"); on, it keeps a photo's colours where something is removed.
+DEFAULT_COLOR_CORRECTION = False
 # How regions' prompts are combined (engine/regions.py): "multidiffusion" blends each prompt's whole
 # noise prediction by its region's weight (one UNet row per prompt); "attention" masks each prompt's
 # text tokens to its region inside the cross-attention layers (two rows whatever the regions). The
@@ -62,6 +66,7 @@ FRAME_SETTINGS = (
     "large_frame",
     "refine_strength",
     "masked_content",
+    "color_correction",
 )
 
 
@@ -129,10 +134,13 @@ class GenerationRequest:
     regions: tuple[Region, ...] = ()
     regions_method: str = DEFAULT_REGIONS_METHOD
     masked_content: str = DEFAULT_MASKED_CONTENT
+    color_correction: bool = DEFAULT_COLOR_CORRECTION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
         check_masked_content(self.masked_content)
+        if not isinstance(self.color_correction, bool):
+            raise ValueError(f"color_correction must be true or false, not {self.color_correction!r}")
         if self.regions_method not in REGIONS_METHODS:
             raise ValueError(
                 f"regions_method must be one of {', '.join(REGIONS_METHODS)}, not {self.regions_method!r}"

@@ -23,9 +23,9 @@ class Inputs:
     latent_mask: Any = None
     masked_image_latents: Any = None
     notices: list[str] = field(default_factory=list)
-    # HxWx3 float32: the VAE's colour cast over the crop (see vae_cast), added back to each decoded
-    # candidate by correct_cast; None when not measured.
-    cast: np.ndarray | None = None
+    # HxWx3 uint8: the pixels the run started from (the init image, its masked or empty pixels
+    # filled), when the request asks for colour correction (see correct_colours).
+    reference: np.ndarray | None = None
 
 
 def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
@@ -106,43 +106,34 @@ def _unmasked_inpaint_inputs(request: GenerationRequest, model: Any, inputs: Inp
     return inputs
 
 
-# The cast's lowpass, in latent cells: wide enough to average out the detail the round trip loses,
-# narrow enough to follow a cast that changes with the colour underneath (docs/benchmarks.md, "Fill
-# on photographs").
-CAST_SIGMA_CELLS = 1.0
+# The low-pass of the colour correction, in pixels (docs/benchmarks.md, "Fill on photographs": 4 px
+# kept the photos' colours and grain better than 8 px).
+COLOR_CORRECTION_SIGMA = 4.0
 
 
-def vae_cast(model: Any, rgb: np.ndarray, latents: Any, tile_px: int) -> np.ndarray:
-    """The low-frequency colour the VAE's round trip takes from ``rgb`` (HxWx3 uint8) at each place:
-    lowpass(rgb - decode(latents)), ``latents`` being ``rgb`` encoded. A VAE that shifts colours
-    (the built-in one turns photo greys pink) shifts a regenerated area the same way, since its
-    decoder draws it; adding this back restores the photo's colours. The lowpass keeps the cast and
-    drops the detail the round trip loses (which the UNet redraws anyway)."""
+def correct_colours(image: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """A decoded candidate (HxWx3 uint8) whose low frequencies are those of ``reference`` (the pixels
+    the run started from): image + lowpass(reference - image). The model's fine detail and grain
+    stay; its colour cast and the colour of anything it paints larger than a few pixels go. What
+    A1111's "color correction" does for a whole image with a histogram, done locally, so that a
+    removed object's area takes the colours around it. None: the image unchanged."""
+    if reference is None:
+        return image
     import cv2
 
-    roundtrip = decode(model, latents, tile_px)
-    diff = rgb.astype(np.float32) - roundtrip.astype(np.float32)
-    sigma = CAST_SIGMA_CELLS * model.vae_factor
-    return cv2.GaussianBlur(diff, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+    diff = reference.astype(np.float32) - image.astype(np.float32)
+    low = cv2.GaussianBlur(diff, (0, 0), sigmaX=COLOR_CORRECTION_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return np.clip(np.rint(image.astype(np.float32) + low), 0, 255).astype(np.uint8)
 
 
-def correct_cast(image: np.ndarray, cast: np.ndarray | None) -> np.ndarray:
-    """A decoded candidate (HxWx3 uint8) with the VAE's cast added back (see vae_cast)."""
-    if cast is None:
-        return image
-    return np.clip(np.rint(image.astype(np.float32) + cast), 0, 255).astype(np.uint8)
-
-
-def prepare(request: GenerationRequest, model: Any, infill_method: str, cast: bool = False) -> Inputs:
-    """The latents, masks and notices of ``request``; with ``cast``, an inpaint or outpaint also
-    measures the VAE's colour cast over its crop (``Inputs.cast``)."""
-    inputs = _prepare(request, model, infill_method, cast)
+def prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inputs:
+    inputs = _prepare(request, model, infill_method)
     if model.is_inpaint_unet and inputs.masked_image_latents is None:
         _unmasked_inpaint_inputs(request, model, inputs)
     return inputs
 
 
-def _prepare(request: GenerationRequest, model: Any, infill_method: str, cast: bool) -> Inputs:
+def _prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inputs:
     inputs = Inputs()
     if request.mode is Mode.TXT2IMG:
         return inputs
@@ -169,8 +160,8 @@ def _prepare(request: GenerationRequest, model: Any, infill_method: str, cast: b
     unknown = feather_alpha(mask, request.feather)
     unknown[empty] = 255
     inputs.init_latents = encode(model, rgb, tile_px)
-    if cast:
-        inputs.cast = vae_cast(model, rgb, inputs.init_latents, tile_px)
+    if request.color_correction:
+        inputs.reference = rgb
     unet_param = inputs.init_latents
     if model.is_inpaint_unet:
         inputs.latent_mask = _latent_mask(unknown, model.vae_factor, unet_param, binary=True)

@@ -39,9 +39,6 @@ class EngineSettings:
     previews: bool = True
     preview_interval_s: float = 0.1  # per tile
     infill: str = "telea"  # "telea" | "ns" | "edge": how empty pixels are filled before outpainting
-    # Inpaint/outpaint: add the VAE's colour cast back to the decoded crop (engine/images.vae_cast),
-    # so the regenerated area keeps the photo's colours (docs/benchmarks.md, "Fill on photographs").
-    cast_correction: bool = False
     # torch.compile the UNet (engine/compiling.py): faster steps after a long first run per tile size.
     compile: bool = field(default_factory=compile_from_environment)
 
@@ -222,7 +219,7 @@ class LocalDiffusersEngine:
 
         with torch.inference_mode():
             # 2. Inputs: infill, masks, latents of the init image
-            inputs = images.prepare(request, model, self.settings.infill, self.settings.cast_correction)
+            inputs = images.prepare(request, model, self.settings.infill)
             notices += inputs.notices
             # 3. Text conditioning
             cond = conditioning.encode(model, request.prompt, request.negative_prompt, request.guidance)
@@ -300,7 +297,9 @@ class LocalDiffusersEngine:
                 if not bool(torch.isfinite(latents).all()):
                     raise EngineError(_NAN_MESSAGE)
                 # 6. Decode: the crop is the result (core composites it at accept)
-                candidates.append(images.correct_cast(images.decode(model, latents, tile_px), inputs.cast))
+                candidates.append(
+                    images.correct_colours(images.decode(model, latents, tile_px), inputs.reference)
+                )
                 seeds.append(seed)
         emit(Finished(request_id, candidates, seeds, request, notices))
 

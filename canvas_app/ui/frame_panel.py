@@ -124,6 +124,13 @@ class FramePanel(QWidget):
         )
         for key, text in MASKED_CONTENT_TEXT.items():
             self.masked_content.addItem(text, key)
+        self.color_correction = QCheckBox(
+            "Keep the photo's colours",
+            objectName="color_correction",
+            toolTip="Inpaint: the redrawn area keeps the colours it started from at all but the finest "
+            "detail (with Fill: the colours around it). For removing things from photos; it also "
+            "undoes a colour the prompt asks for",
+        )
         self.refine_strength = QDoubleSpinBox(
             minimum=STRENGTH_STEP,
             maximum=limits.MAX_STRENGTH,
@@ -174,6 +181,7 @@ class FramePanel(QWidget):
         form.addRow("Guidance", self.guidance)
         form.addRow("Strength", self.strength)
         form.addRow("Masked", self.masked_content)
+        form.addRow("", self.color_correction)
         form.addRow("Seed", seed_row)
         form.addRow("Batch", self.batch)
         form.addRow("Large frame", self.large_frame)
@@ -208,6 +216,7 @@ class FramePanel(QWidget):
         self.masked_content.activated.connect(
             lambda _i: self._commit(masked_content=self.masked_content.currentData())
         )
+        self.color_correction.toggled.connect(lambda on: self._commit(color_correction=bool(on)))
         self.refine_strength.valueChanged.connect(lambda v: self._commit(refine_strength=round(float(v), 4)))
         self.seed.valueChanged.connect(self._seed_edited)
         self.seed_lock.toggled.connect(self._seed_edited)
@@ -302,6 +311,7 @@ class FramePanel(QWidget):
             self.batch.setValue(frame.batch)
             self.large_frame.setCurrentIndex(self.large_frame.findData(frame.large_frame))
             self.masked_content.setCurrentIndex(self.masked_content.findData(frame.masked_content))
+            self.color_correction.setChecked(frame.color_correction)
             _set_value(self.refine_strength, frame.refine_strength)
             self.refine_strength.setEnabled(frame.large_frame == "two-pass")
             self.seed_lock.setChecked(frame.seed >= 0)
@@ -340,6 +350,7 @@ class FramePanel(QWidget):
             self.mode_label.setText("")
             self.strength.setEnabled(True)
             self.masked_content.setEnabled(True)  # for the next frame
+            self.color_correction.setEnabled(True)
             return
         mode = self.gen.mode_for(frame.id)
         self.mode_label.setText(f"Mode: {MODE_TEXT[mode]}")
@@ -349,6 +360,7 @@ class FramePanel(QWidget):
             mode is Mode.OUTPAINT and bool(self.ws.doc.mask.read(*frame.rect).any())
         )
         self.masked_content.setEnabled(brushed)
+        self.color_correction.setEnabled(brushed)
 
     def _large_frame_edited(self) -> None:
         value = self.large_frame.currentData()

@@ -1,5 +1,6 @@
-"""Masked content "fill": an inpaint that starts from the surroundings, not from what it removes
-(the built-in model, the CLI flag and the remote request)."""
+"""Masked content "fill" (an inpaint that starts from the surroundings, not from what it removes)
+and colour correction (the redrawn area keeps the photo's colours): the built-in model, the CLI flags
+and the remote request."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PIL import Image
 from test_cli_and_metadata import _run, read_png_metadata
 
 from canvas_app.cli import MASKED_CONTENT_CHOICES
+from canvas_app.core.colour import ciede2000, srgb_to_lab
 from canvas_app.core.composite import composite
 from canvas_app.core.request import MASKED_CONTENT_MODES
 from canvas_app.engine.api import Finished, GenerationRequest, Mode
@@ -42,7 +44,14 @@ def grey_wall_with_red_square() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return image, clean, mask
 
 
-def inpaint(engine, image: np.ndarray, mask: np.ndarray, masked_content: str, strength: float) -> np.ndarray:
+def inpaint(
+    engine,
+    image: np.ndarray,
+    mask: np.ndarray,
+    masked_content: str,
+    strength: float,
+    color_correction: bool = False,
+) -> np.ndarray:
     """The accepted result (composited as at accept) of an empty-prompt inpaint."""
     request = GenerationRequest(
         mode=Mode.INPAINT,
@@ -55,6 +64,7 @@ def inpaint(engine, image: np.ndarray, mask: np.ndarray, masked_content: str, st
         feather=4,
         strength=strength,
         masked_content=masked_content,
+        color_correction=color_correction,
     )
     finished = run(engine, request)[-1]
     assert isinstance(finished, Finished), getattr(finished, "message", finished)
@@ -82,6 +92,23 @@ def test_fill_removes_what_original_keeps(engine) -> None:
     assert abs(redness(filled, square) - wall) < 15
 
 
+def mean_colour_error(image: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
+    lab = srgb_to_lab(np.stack([image[where].mean(0), truth[where].mean(0)]).astype(np.float64))
+    return float(ciede2000(lab[0], lab[1]))
+
+
+@builtin
+def test_colour_correction_keeps_the_photos_colours_in_the_mask(engine) -> None:
+    # The built-in VAE and UNet turn this grey wall pink and green where they redraw it.
+    image, clean, mask = grey_wall_with_red_square()
+    inside = mask > 0
+    plain = mean_colour_error(inpaint(engine, image, mask, "fill", 0.5), clean, inside)
+    corrected = inpaint(engine, image, mask, "fill", 0.5, color_correction=True)
+    assert mean_colour_error(corrected, clean, inside) < plain / 2, plain
+    # It keeps the colours, not a flat fill: the wall's grain is still drawn.
+    assert corrected[inside].std(0).mean() > 2
+
+
 def test_fill_reaches_the_png_and_needs_a_mask(tmp_path: Path, inpaint4: str, capsys) -> None:
     assert MASKED_CONTENT_CHOICES == MASKED_CONTENT_MODES
     init, mask, out = tmp_path / "init.png", tmp_path / "mask.png", tmp_path / "out.png"
@@ -92,11 +119,14 @@ def test_fill_reaches_the_png_and_needs_a_mask(tmp_path: Path, inpaint4: str, ca
     common = ["--prompt", "x", "--model", inpaint4, "--steps", "2", "--init", str(init), "--out", str(out)]
     code, _, err = _run(capsys, *common, "--masked-content", "fill")
     assert code == 2 and "--masked-content needs --mask" in err and not out.exists()
-    code, _, _ = _run(capsys, *common, "--mask", str(mask), "--masked-content", "fill")
+    code, _, err = _run(capsys, *common, "--color-correction")
+    assert code == 2 and "--color-correction needs --mask" in err and not out.exists()
+    code, _, _ = _run(capsys, *common, "--mask", str(mask), "--masked-content", "fill", "--color-correction")
     assert code == 0
     params, settings, request = read_png_metadata(out)
     assert params.fields["Masked content"] == "fill" and settings.values["masked_content"] == "fill"
-    assert request.masked_content == "fill"
+    assert params.fields["Color correction"] == "on" and settings.values["color_correction"] is True
+    assert request.masked_content == "fill" and request.color_correction
     result = np.asarray(Image.open(out))
     assert np.array_equal(result[48:, 48:], photo(64, 64)[48:, 48:])
 
@@ -105,10 +135,16 @@ def test_the_remote_request_carries_the_setting() -> None:
     init = photo(16, 16)
     mask = np.full((16, 16), 255, np.uint8)
     request = GenerationRequest(
-        mode=Mode.INPAINT, width=16, height=16, init_image=init, mask=mask, masked_content="fill"
+        mode=Mode.INPAINT,
+        width=16,
+        height=16,
+        init_image=init,
+        mask=mask,
+        masked_content="fill",
+        color_correction=True,
     )
     _, back = decode_request(encode_request("job1", request))
-    assert back.masked_content == "fill" and back == request
+    assert back.masked_content == "fill" and back.color_correction and back == request
     bad = encode_request("job1", replace(request, masked_content="fill")).replace(b'"fill"', b'"latent"')
     with pytest.raises(ValueError, match="masked content"):
         decode_request(bad)

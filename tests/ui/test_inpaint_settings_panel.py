@@ -1,4 +1,5 @@
-"""The frame panel's "Masked" choice (original / fill from around): what an inpaint starts from."""
+"""The frame panel's inpaint settings: "Masked" (original / fill from around: what an inpaint starts
+from) and "Keep the photo's colours" (colour correction)."""
 
 from __future__ import annotations
 
@@ -36,18 +37,27 @@ def test_fill_chosen_by_keys_reaches_the_request_and_undoes(qtbot, window):
     panel.refresh_mode()
     # img2img: nothing is masked, so there is nothing for the choice to say.
     assert "img2img" in panel.mode_label.text() and not panel.masked_content.isEnabled()
+    assert not panel.color_correction.isEnabled()
     drag(window, "mask", [(60, 60), (70, 70)])
     qtbot.waitUntil(lambda: "inpaint" in panel.mode_label.text(), timeout=3000)
     assert panel.masked_content.isEnabled() and panel.masked_content.currentData() == "original"
+    assert panel.color_correction.isEnabled() and not panel.color_correction.isChecked()
     # Chosen with the keyboard in the combo box, as a person would.
     panel.masked_content.setFocus()
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Down)
     assert doc.frame(frame_id).masked_content == "fill"
+    # The colour correction box, ticked with the space bar.
+    box = panel.color_correction
+    box.setFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert doc.frame(frame_id).color_correction is True
     rid = window.gen.generate(frame_id)
     job = window.gen.jobs[rid]
     qtbot.waitUntil(lambda: job.state not in (JobState.QUEUED, JobState.RUNNING), timeout=10000)
-    assert job.request.masked_content == "fill"
-    # Undo brings "original" back, and the panel shows it.
+    assert job.request.masked_content == "fill" and job.request.color_correction
+    # Undo takes them back one at a time, and the panel shows it.
+    window.undo_action.trigger()
+    assert not doc.frame(frame_id).color_correction and not box.isChecked()
     window.undo_action.trigger()
     assert doc.frame(frame_id).masked_content == "original"
     assert panel.masked_content.currentData() == "original"
@@ -55,4 +65,4 @@ def test_fill_chosen_by_keys_reaches_the_request_and_undoes(qtbot, window):
     while doc.mask.read(0, 0, 128, 128).any() and window.undo_action.isEnabled():
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: "img2img" in panel.mode_label.text(), timeout=3000)
-    assert not panel.masked_content.isEnabled()
+    assert not panel.masked_content.isEnabled() and not box.isEnabled()
