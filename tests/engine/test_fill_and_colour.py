@@ -148,3 +148,19 @@ def test_the_remote_request_carries_the_setting() -> None:
     bad = encode_request("job1", replace(request, masked_content="fill")).replace(b'"fill"', b'"latent"')
     with pytest.raises(ValueError, match="masked content"):
         decode_request(bad)
+
+
+def test_the_refining_pass_refines_the_composition_instead_of_filling_it_again() -> None:
+    from canvas_app.engine.two_pass import compose_request, refine_request
+
+    init = photo(256, 256)
+    mask = np.zeros((256, 256), np.uint8)
+    mask[64:192, 64:192] = 255
+    request = GenerationRequest(
+        mode=Mode.INPAINT, width=256, height=256, init_image=init, mask=mask, masked_content="fill"
+    )
+    assert compose_request(request, (128, 128)).masked_content == "fill"  # pass 1 removes
+    composed = np.full((128, 128, 3), 40, np.uint8)
+    refine = refine_request(request, composed, seed=1)
+    assert refine.masked_content == "original"
+    assert refine.init_image is not None and (refine.init_image[100, 100, :3] == 40).all()
