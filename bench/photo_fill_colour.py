@@ -12,8 +12,10 @@ is composited by ``core.composite`` and measured as ``bench.photo_fill`` does:
 - ``lowpass S``: plus lowpass(input - candidate): the candidate's low frequencies replaced by the
   input's (what ``engine.images.correct_colours`` does, S = its COLOR_CORRECTION_SIGMA);
 - ``lab crop``: the candidate's CIELAB mean and standard deviation over the crop matched to the
-  input's (A1111's colour correction matches the histogram of the whole image in LAB);
-- ``lab ring``: the same over the mask only, matched to a 8 px ring around it.
+  input's (A1111's colour correction matches the histogram of the whole image in LAB).
+
+Every correction changes the whole crop: ``core.composite`` then matches the mean colour along the
+seam, outside the mask, and a correction of the mask alone would be shifted by what it left there.
 """
 
 from __future__ import annotations
@@ -63,12 +65,8 @@ def corrections(raw: np.ndarray, filled: np.ndarray, roundtrip: np.ndarray, rege
         out[f"vae {s}"] = raw_f + blur(filled_f - roundtrip.astype(np.float32), s)
     for s in (4, 8):
         out[f"lowpass {s}"] = raw_f + blur(filled_f - raw_f, s)
-    mask = regen > 0
-    ring = (cv2.dilate(regen, np.ones((17, 17), np.uint8)) > 0) & ~mask
-    everywhere = np.ones_like(mask)
-    lab, ref = _lab(raw), _lab(filled)
-    out["lab crop"] = _rgb(_match(lab, ref, everywhere, everywhere))
-    out["lab ring"] = _rgb(_match(lab, ref, mask, ring))
+    everywhere = np.ones(regen.shape, bool)
+    out["lab crop"] = _rgb(_match(_lab(raw), _lab(filled), everywhere, everywhere))
     return {k: np.clip(np.rint(v), 0, 255).astype(np.uint8) for k, v in out.items()}
 
 
