@@ -24,8 +24,10 @@ class Inputs:
     masked_image_latents: Any = None
     notices: list[str] = field(default_factory=list)
     # HxWx3 uint8: the pixels the run started from (the init image, its masked or empty pixels
-    # filled), when the request asks for colour correction (see correct_colours).
+    # filled), when the request asks for colour correction (see correct_colours), and HxW bool: which
+    # of them were pixels of the image (not empty canvas).
     reference: np.ndarray | None = None
+    known: np.ndarray | None = None
 
 
 def _vae_tile(model: Any, tile_px: int) -> tuple[int, int]:
@@ -111,17 +113,24 @@ def _unmasked_inpaint_inputs(request: GenerationRequest, model: Any, inputs: Inp
 COLOR_CORRECTION_SIGMA = 4.0
 
 
-def correct_colours(image: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+def correct_colours(
+    image: np.ndarray, reference: np.ndarray | None, known: np.ndarray | None = None
+) -> np.ndarray:
     """A decoded candidate (HxWx3 uint8) whose low frequencies are those of ``reference`` (the pixels
     the run started from): image + lowpass(reference - image). The model's fine detail and grain
     stay; its colour cast and the colour of anything it paints larger than a few pixels go. What
     A1111's "color correction" does for a whole image with a histogram, done locally, so that a
-    removed object's area takes the colours around it. None: the image unchanged."""
+    removed object's area takes the colours around it. ``known`` (HxW bool): where the reference
+    holds the image's own pixels; over empty canvas (an outpaint) the reference is only infill, and
+    the model's colours are kept there, fading in over the low-pass's width. None: the image
+    unchanged."""
     if reference is None:
         return image
     import cv2
 
     diff = reference.astype(np.float32) - image.astype(np.float32)
+    if known is not None:
+        diff *= known.astype(np.float32)[..., None]
     low = cv2.GaussianBlur(diff, (0, 0), sigmaX=COLOR_CORRECTION_SIGMA, borderType=cv2.BORDER_REFLECT)
     return np.clip(np.rint(image.astype(np.float32) + low), 0, 255).astype(np.uint8)
 
@@ -161,7 +170,7 @@ def _prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inpu
     unknown[empty] = 255
     inputs.init_latents = encode(model, rgb, tile_px)
     if request.color_correction:
-        inputs.reference = rgb
+        inputs.reference, inputs.known = rgb, None if not empty.any() else ~empty
     unet_param = inputs.init_latents
     if model.is_inpaint_unet:
         inputs.latent_mask = _latent_mask(unknown, model.vae_factor, unet_param, binary=True)

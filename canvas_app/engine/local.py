@@ -298,7 +298,9 @@ class LocalDiffusersEngine:
                     raise EngineError(_NAN_MESSAGE)
                 # 6. Decode: the crop is the result (core composites it at accept)
                 candidates.append(
-                    images.correct_colours(images.decode(model, latents, tile_px), inputs.reference)
+                    images.correct_colours(
+                        images.decode(model, latents, tile_px), inputs.reference, inputs.known
+                    )
                 )
                 seeds.append(seed)
         emit(Finished(request_id, candidates, seeds, request, notices))

@@ -164,3 +164,20 @@ def test_the_refining_pass_refines_the_composition_instead_of_filling_it_again()
     refine = refine_request(request, composed, seed=1)
     assert refine.masked_content == "original"
     assert refine.init_image is not None and (refine.init_image[100, 100, :3] == 40).all()
+
+
+def test_colour_correction_leaves_the_models_colours_over_empty_canvas() -> None:
+    from canvas_app.engine.images import COLOR_CORRECTION_SIGMA, correct_colours
+
+    rng = np.random.default_rng(2)
+    candidate = rng.integers(150, 256, (64, 96, 3), dtype=np.uint8)  # a model's cast: too light
+    reference = np.full((64, 96, 3), 128, np.uint8)
+    known = np.zeros((64, 96), bool)
+    known[:, :32] = True  # the image; the rest is empty canvas the outpaint paints
+    corrected = correct_colours(candidate, reference, known)
+    far = int(4 * COLOR_CORRECTION_SIGMA)
+    assert np.array_equal(corrected[:, 32 + far :], candidate[:, 32 + far :])
+    # Over the image the low frequencies are the reference's: the mean comes back to 128.
+    assert abs(corrected[:, : 32 - far].mean() - 128) < 2
+    assert corrected[:, : 32 - far].std() > 10  # its grain stays
+    assert np.array_equal(correct_colours(candidate, None), candidate)
