@@ -66,3 +66,17 @@ def test_fill_chosen_by_keys_reaches_the_request_and_undoes(qtbot, window):
         window.undo_action.trigger()
     qtbot.waitUntil(lambda: "img2img" in panel.mode_label.text(), timeout=3000)
     assert not panel.masked_content.isEnabled() and not box.isEnabled()
+
+
+def test_an_outpaint_offers_the_choices_only_with_a_brushed_mask(qtbot, window):
+    doc = window.ws.doc
+    doc.paste(0, 0, np.full((128, 64, 4), 200, np.uint8))  # the right half of the frame is empty
+    drag(window, "frame", [(0, 0), (128, 128)])
+    panel = window.frame_panel
+    panel.refresh_mode()
+    assert "outpaint" in panel.mode_label.text()
+    assert not panel.masked_content.isEnabled() and not panel.color_correction.isEnabled()
+    drag(window, "mask", [(20, 60), (30, 60)])
+    panel.refresh_mode()
+    assert "outpaint" in panel.mode_label.text()
+    assert panel.masked_content.isEnabled() and panel.color_correction.isEnabled()
