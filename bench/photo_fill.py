@@ -21,8 +21,14 @@ of the frame), planned by ``core.frame_plan`` (32 px context), run by the real e
   magnitude per fill (L* units per pixel; 0 is best). Ratios per fill are not averaged: over a clear
   sky the original's texture is near zero and any ratio explodes.
 
-``--vae CHECKPOINT`` (a ``photo_vae train`` checkpoint) adds a row: the built-in inpainting UNet with
-that VAE, through the same engine path (a model folder assembled in a temporary directory).
+``--vae CHECKPOINT`` (a ``photo_vae train`` checkpoint) adds a model: the built-in inpainting UNet
+with that VAE, through the same engine path (a model folder assembled in a temporary directory).
+
+``--variant`` (repeatable) says how each model fills, one row per model and variant:
+``CONTENT[+colour][@STRENGTH]``. CONTENT is the frame's masked content (``original``: the pixels
+under the mask, noised; ``fill``: filled from the surroundings first, the engine's infill), ``+colour``
+turns the frame's colour correction on (the low frequencies of what the run started from), STRENGTH is
+the frame's strength (default 0.75, a new frame's). Default: ``original``, ``fill``, ``fill+colour``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from canvas_app.core.composite import accept_candidate  # noqa: E402
 from canvas_app.core.document import Document  # noqa: E402
 from canvas_app.core.frame_plan import plan_frame  # noqa: E402
+from canvas_app.core.request import DEFAULT_STRENGTH  # noqa: E402
 
 LONG_SIDE, FRAME, PADDING = 512, 64, 32
 
@@ -134,6 +141,19 @@ def telea(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.inpaint(bgr, mask, 5, cv2.INPAINT_TELEA), cv2.COLOR_BGR2RGB)
 
 
+def parse_variant(text: str) -> dict[str, Any]:
+    """``CONTENT[+colour][@STRENGTH]`` -> masked_content, color_correction, strength."""
+    body, _, strength = text.partition("@")
+    content, _, extra = body.partition("+")
+    if content not in ("original", "fill") or extra not in ("", "colour"):
+        raise SystemExit(f"--variant {text!r}: expected original|fill, optionally +colour and @STRENGTH")
+    return {
+        "masked_content": content,
+        "color_correction": extra == "colour",
+        "strength": float(strength) if strength else DEFAULT_STRENGTH,
+    }
+
+
 def engine_fill(
     engine: Any,
     photo: np.ndarray,
@@ -142,14 +162,27 @@ def engine_fill(
     args: argparse.Namespace,
     model: str,
     seed: int,
+    variant: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """What the artist gets: the photo on a canvas, a frame, a brushed mask, Generate, Accept."""
     from canvas_app.engine.api import CancelToken, Finished
 
+    variant = variant or parse_variant("original")
     doc = Document()
     doc.paste(0, 0, photo)
     fx, fy = rect
-    frame = doc.add_frame(x=fx, y=fy, w=FRAME, h=FRAME, prompt=args.prompt, steps=args.steps, model=model)
+    frame = doc.add_frame(
+        x=fx,
+        y=fy,
+        w=FRAME,
+        h=FRAME,
+        prompt=args.prompt,
+        steps=args.steps,
+        model=model,
+        strength=variant["strength"],
+        masked_content=variant["masked_content"],
+        color_correction=variant["color_correction"],
+    )
     doc.set_mask(fx, fy, blob)
     plan = plan_frame(doc, frame, context_padding=PADDING, seed=seed)
     req = plan.request(frame)
@@ -185,13 +218,15 @@ def model_with_vae(checkpoint: Path, tmp: Path) -> Path:
 
 def grid(rows: list[list[np.ndarray]], labels: list[str], path: Path, cell: int = 160) -> None:
     """One row per fill: original, mask, then each method, each a crop around the frame."""
+    import textwrap
+
     from PIL import Image, ImageDraw
 
-    head = 18
+    head = 30
     out = Image.new("RGB", (cell * len(labels), head + cell * len(rows)), "white")
     draw = ImageDraw.Draw(out)
     for j, label in enumerate(labels):
-        draw.text((j * cell + 4, 3), label, fill="black")
+        draw.multiline_text((j * cell + 4, 2), textwrap.fill(label, 25), fill="black", spacing=2)
     for i, row in enumerate(rows):
         for j, img in enumerate(row):
             tile = Image.fromarray(img).resize((cell, cell), Image.NEAREST)
@@ -223,7 +258,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     models = {m: m for m in args.model}
     if args.vae:
         models[f"builtin + {Path(args.vae).stem}"] = str(model_with_vae(Path(args.vae), args.tmp))
-    methods = ["telea", *models]
+    # One row per model and variant: (model, variant) by row label.
+    runs = {
+        (f"{label} {v}" if len(args.variant) > 1 or v != "original" else label): (model, parse_variant(v))
+        for label, model in models.items()
+        for v in args.variant
+    }
+    methods = ["telea", *runs]
     results: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
     seconds: dict[str, float] = {m: 0.0 for m in methods}
     rows = []
@@ -244,9 +285,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t = time.perf_counter()
             fills["telea"] = telea(photo, mask)
             seconds["telea"] += time.perf_counter() - t
-            for label, model in models.items():
+            for label, (model, variant) in runs.items():
                 t = time.perf_counter()
-                fills[label] = engine_fill(engine, photo, (fx, fy), blob, args, model, seed=k)
+                fills[label] = engine_fill(engine, photo, (fx, fy), blob, args, model, k, variant)
                 seconds[label] += time.perf_counter() - t
             for m in methods:
                 results[m].append({"photo": name, "mask": k, **measure(fills[m], photo, inside)})
@@ -258,8 +299,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rows.append([photo[crop], shown[crop], *(fills[m][crop] for m in methods)])
             print(
                 f"{name[:24]:24s} mask {k}: "
-                + "  ".join(
-                    f"{m[:12]} ΔE mean {results[m][-1]['mean_colour_de']:5.2f} px {results[m][-1]['pixel_de']:5.2f} "
+                + "\n    ".join(
+                    f"{m:34s} ΔE mean {results[m][-1]['mean_colour_de']:5.2f} px {results[m][-1]['pixel_de']:5.2f} "
                     f"grad {results[m][-1]['gradient_fill']:4.1f}/{results[m][-1]['gradient_original']:4.1f}"
                     for m in methods
                 ),
@@ -288,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", action="append", default=None, help="model(s) to fill with (default: builtin)"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        help="CONTENT[+colour][@STRENGTH], repeatable (default: original, fill, fill+colour)",
+    )
     parser.add_argument("--vae", help="a photo_vae checkpoint: also fill with the built-in UNet and this VAE")
     parser.add_argument("--tmp", type=Path, default=Path("work_tmp/photo_fill"), help="for --vae's folder")
     parser.add_argument("--seed", type=int, default=0)
@@ -296,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     args.model = args.model or ["builtin"]
+    args.variant = args.variant or ["original", "fill", "fill+colour"]
     run(args)
     return 0
 

@@ -24,6 +24,8 @@ from canvas_app.cli_upscale import add_upscale_parser, upscale_png
 
 PROG = "canvas-app"
 LARGE_FRAME_CHOICES = ("two-pass", "tiled")  # core.request.LARGE_FRAME_MODES (not imported: startup cost)
+# core.request.MASKED_CONTENT_MODES (not imported: startup cost; a test keeps them equal)
+MASKED_CONTENT_CHOICES = ("original", "fill")
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -84,6 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="how much of the init image to redraw, in (0, 1] (default: 0.75 for img2img, else 1)",
     )
     gen.add_argument("--mask", help="mask image, white = regenerate (inpaint; needs --init)")
+    gen.add_argument(
+        "--masked-content",
+        choices=MASKED_CONTENT_CHOICES,
+        help="what an inpaint starts from under the mask: original (the pixels there, noised: to change "
+        "them) or fill (filled from the surroundings first: to remove something) (default: original)",
+    )
+    gen.add_argument(
+        "--color-correction",
+        action="store_true",
+        help="keep the init image's low-frequency colours in the regenerated area (with --mask; for "
+        "removing things from photos: it also undoes a colour the prompt asks for) (default: off)",
+    )
     gen.add_argument(
         "--lora",
         action="append",
@@ -450,6 +464,10 @@ def generate_png(args: argparse.Namespace) -> int:
         plan = plan_image(init, mask, (width, height), args.seed)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if args.masked_content and plan.regen is None:
+        raise UsageError("--masked-content needs --mask (it says what the masked area starts from)")
+    if args.color_correction and plan.regen is None:
+        raise UsageError("--color-correction needs --mask (it corrects the regenerated area)")
     default_strength = 0.75 if plan.mode is Mode.IMG2IMG else 1.0
     strength = args.strength if args.strength is not None else default_strength
     if not 0.0 < strength <= 1.0:
@@ -474,6 +492,8 @@ def generate_png(args: argparse.Namespace) -> int:
         loras=loras,
         large_frame=args.large_frame or _default("large_frame"),
         refine_strength=refine if refine is not None else _default("refine_strength"),
+        masked_content=args.masked_content or _default("masked_content"),
+        color_correction=args.color_correction,
     )
     # 2. Run
     finished = run_engine(make_engine(args), request, args.quiet)

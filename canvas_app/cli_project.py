@@ -66,6 +66,8 @@ def generate_into_project(args: argparse.Namespace) -> int:
         ("scheduler", check_scheduler(args.scheduler) if args.scheduler else None),
         ("large_frame", args.large_frame),
         ("refine_strength", check_refine(args.refine_strength)),
+        ("masked_content", args.masked_content),
+        ("color_correction", True if args.color_correction else None),
     ):
         if value is not None:
             settings[key] = value

@@ -11,13 +11,16 @@ from canvas_app.core.limits import MAX_FRAME_SIDE, check_settings
 from canvas_app.core.regions import Region, regions_from_json
 from canvas_app.core.request import (
     BUILTIN_MODEL,
+    DEFAULT_COLOR_CORRECTION,
     DEFAULT_GUIDANCE,
     DEFAULT_LARGE_FRAME,
+    DEFAULT_MASKED_CONTENT,
     DEFAULT_REFINE_STRENGTH,
     DEFAULT_SCHEDULER,
     DEFAULT_STEPS,
     DEFAULT_STRENGTH,
     LARGE_FRAME_MODES,
+    check_masked_content,
 )
 
 SNAP = 8
@@ -61,9 +64,17 @@ class PromptFrame:
     # Parts of the frame with their own prompt (coordinates relative to the frame), in order: a
     # later region wins where two overlap equally. The frame's prompt is the background.
     regions: tuple[Region, ...] = ()
+    # Inpaint only: what the masked pixels are before they are noised (core.request); projects saved
+    # before the setting existed load as "original", what they ran with.
+    masked_content: str = DEFAULT_MASKED_CONTENT
+    # Inpaint only: keep the photo's low-frequency colours in the regenerated area (core.request).
+    color_correction: bool = DEFAULT_COLOR_CORRECTION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "regions", regions_from_json(self.regions))
+        check_masked_content(self.masked_content)
+        if not isinstance(self.color_correction, bool):
+            raise ValueError(f"color_correction must be true or false, not {self.color_correction!r}")
         object.__setattr__(self, "guidance", float(self.guidance))
         object.__setattr__(self, "strength", float(self.strength))
         object.__setattr__(self, "refine_strength", float(self.refine_strength))
@@ -173,6 +184,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "float": (int, float),
     "str": (str,),
     "str | None": (str, type(None)),
+    "bool": (bool,),
 }
 
 
@@ -186,5 +198,6 @@ def _check_keys(cls: type, data: dict[str, Any]) -> None:
         raise ValueError(f"{cls.__name__}: unknown fields {', '.join(sorted(unknown))}")
     for key, value in data.items():
         allowed = _JSON_TYPES.get(types[key])
-        if allowed is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
+        wrong_bool = isinstance(value, bool) != (bool in (allowed or ()))
+        if allowed is not None and (wrong_bool or not isinstance(value, allowed)):
             raise ValueError(f"{cls.__name__}: {key} must be {types[key]}, got {value!r}")

@@ -28,7 +28,7 @@ from canvas_app.core.a1111 import (
 from canvas_app.core.document import Document
 from canvas_app.core.raster import Rect
 from canvas_app.core.regions import Region, regions_from_json
-from canvas_app.core.request import GenerationRequest, Mode
+from canvas_app.core.request import MASKED_CONTENT_MODES, GenerationRequest, Mode
 
 __all__ = [
     "PARAMETERS_KEY",
@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 REQUEST_KEY = "canvas-app-request"
+_MASKED = (Mode.INPAINT, Mode.OUTPAINT)
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 _SIZE = re.compile(r"^(\d{1,6})x(\d{1,6})$")
 
@@ -74,6 +75,10 @@ def png_text(request: GenerationRequest, seed: int, origin: tuple[int, int] = (0
         ("Size", f"{request.width}x{request.height}"),
         ("Model", model_label(request.model)),
         ("Denoising strength", None if request.mode is Mode.TXT2IMG else f"{request.strength:g}"),
+        # A1111's own key and values ("fill", "original"); only a masked generation has one.
+        ("Masked content", request.masked_content if request.mode in _MASKED else None),
+        # A1111 applies its color correction without writing it down; ours says when it was on.
+        ("Color correction", "on" if request.color_correction and request.mode in _MASKED else None),
         ("Version", f"canvas-app {__version__}"),
     ]
     # Ours reproduces exactly this image: its own seed, one candidate; no pixels (the image is here).
@@ -110,7 +115,8 @@ def export_text(doc: Document, rect: Rect, frame_id: str | None = None) -> dict[
 class RestoredSettings:
     """What an image says about how it was made, every value checked against ``core.limits``.
 
-    ``values``: PromptFrame fields (seed, steps, guidance, strength, scheduler, batch) that passed;
+    ``values``: PromptFrame fields (seed, steps, guidance, strength, scheduler, batch, masked_content,
+    color_correction) that passed;
     ``size``/``origin``: the generation's size and top-left in the image, when known; ``model``: the
     model as the image names it; ``notices``: what was cut, refused or not found, for the user.
     """
@@ -195,6 +201,11 @@ def _from_request_json(text: str) -> RestoredSettings:
     for key in ("seed", "steps", "guidance", "strength", "batch", "scheduler"):
         if key in data:
             checker.take(key, data[key])
+    # As in the A1111 text: only a masked generation says what its masked area started from.
+    if data.get("mode") in [m.value for m in _MASKED]:
+        for key in ("masked_content", "color_correction"):
+            if key in data:
+                checker.take(key, data[key])
     width, height, origin = data.get("width"), data.get("height"), data.get("origin", [0, 0])
     if isinstance(width, int) and isinstance(height, int) and _is_int(width) and _is_int(height):
         checker.size(width, height)
@@ -231,6 +242,11 @@ def _from_infotext(text: str) -> RestoredSettings:
                 checker.take(key, kind(fields[label]))
             except ValueError:
                 checker.notices.append(f"{label} {fields[label][:40]!r} is not a number")
+    if "Masked content" in fields:
+        checker.take("masked_content", fields["Masked content"].strip().lower())
+    if "Color correction" in fields:
+        value = fields["Color correction"].strip().lower()
+        checker.take("color_correction", {"on": True, "off": False}.get(value, value))
     if "Sampler" in fields:
         ours, notice = sampler_from_a1111(fields["Sampler"][:80], fields.get("Schedule type"))
         if ours is not None:
@@ -281,6 +297,15 @@ class _Checker:
             return (
                 None if value in SAMPLER_NAMES else f"the sampler {str(value)[:80]!r} is not available here"
             )
+        if key == "color_correction":
+            return (
+                None if isinstance(value, bool) else f"color correction {str(value)[:40]!r} is not on or off"
+            )
+        if key == "masked_content":
+            if value in MASKED_CONTENT_MODES:
+                return None
+            # A1111 also has "latent noise" and "latent nothing", which we do not run.
+            return f"masked content {str(value)[:40]!r} is not available here (only {', '.join(MASKED_CONTENT_MODES)})"
         if key in ("guidance", "strength"):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 return f"{key} is not a number"

@@ -187,6 +187,7 @@ _TEXT_LIMITS: dict[str, int] = {
     "scheduler": MAX_NAME_CHARS,
     "model": MAX_NAME_CHARS,
     "large_frame": MAX_NAME_CHARS,
+    "masked_content": MAX_NAME_CHARS,
     "id": MAX_ID_CHARS,
     "frame_id": MAX_ID_CHARS,
     "request_json": MAX_REQUEST_JSON_CHARS,

@@ -32,6 +32,16 @@ LARGE_FRAME_MODES = ("two-pass", "tiled")
 DEFAULT_LARGE_FRAME = "two-pass"
 # Strength of the refining pass of "two-pass"; chosen by measurement (docs/benchmarks.md, coherence).
 DEFAULT_REFINE_STRENGTH = 0.4
+# What an inpaint starts from under the mask (A1111's "Masked content"): "original" noises the pixels
+# that are there (to change them: the object stays recognisable at low strength); "fill" first fills
+# the masked pixels from their surroundings (engine/infill.py, as outpainting fills empty pixels),
+# then noises that (to remove something: the model starts from the background, not the object).
+MASKED_CONTENT_MODES = ("original", "fill")
+DEFAULT_MASKED_CONTENT = "original"
+# Inpaint/outpaint: bring the regenerated area's low-frequency colour back to what the run started
+# from (engine/images.correct_colours; A1111's "color correction"). Off by default: it also undoes a
+# colour the prompt asks for ("a red ball"); on, it keeps a photo's colours where something is removed.
+DEFAULT_COLOR_CORRECTION = False
 # How regions' prompts are combined (engine/regions.py): "multidiffusion" blends each prompt's whole
 # noise prediction by its region's weight (one UNet row per prompt); "attention" masks each prompt's
 # text tokens to its region inside the cross-attention layers (two rows whatever the regions). The
@@ -55,12 +65,22 @@ FRAME_SETTINGS = (
     "batch",
     "large_frame",
     "refine_strength",
+    "masked_content",
+    "color_correction",
 )
 
 
 def frame_settings(source: Any, names: tuple[str, ...] = FRAME_SETTINGS) -> dict[str, Any]:
     """The named generation settings of a frame or a request, by name."""
     return {name: getattr(source, name) for name in names}
+
+
+def check_masked_content(value: object) -> None:
+    """Raise ValueError unless ``value`` is one of MASKED_CONTENT_MODES."""
+    if value not in MASKED_CONTENT_MODES:
+        raise ValueError(
+            f"masked content must be one of {', '.join(MASKED_CONTENT_MODES)}, not {str(value)[:40]!r}"
+        )
 
 
 class Mode(str, Enum):
@@ -113,9 +133,14 @@ class GenerationRequest:
     # above is the background.
     regions: tuple[Region, ...] = ()
     regions_method: str = DEFAULT_REGIONS_METHOD
+    masked_content: str = DEFAULT_MASKED_CONTENT
+    color_correction: bool = DEFAULT_COLOR_CORRECTION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
+        check_masked_content(self.masked_content)
+        if not isinstance(self.color_correction, bool):
+            raise ValueError(f"color_correction must be true or false, not {self.color_correction!r}")
         if self.regions_method not in REGIONS_METHODS:
             raise ValueError(
                 f"regions_method must be one of {', '.join(REGIONS_METHODS)}, not {self.regions_method!r}"

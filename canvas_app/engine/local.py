@@ -300,7 +300,11 @@ class LocalDiffusersEngine:
                 if not bool(torch.isfinite(latents).all()):
                     raise EngineError(_NAN_MESSAGE)
                 # 6. Decode: the crop is the result (core composites it at accept)
-                candidates.append(images.decode(model, latents, tile_px))
+                candidates.append(
+                    images.correct_colours(
+                        images.decode(model, latents, tile_px), inputs.reference, inputs.known
+                    )
+                )
                 seeds.append(seed)
         emit(Finished(request_id, candidates, seeds, request, notices))
 

@@ -148,7 +148,8 @@ def refine_request(request: GenerationRequest, composed: np.ndarray, seed: int) 
     out[fill, :3] = up[fill]
     out[fill, 3] = 255
     common["init_image"] = out
-    return replace(request, mode=Mode.INPAINT, mask=regen, **common)
+    # The masked area now holds the composition pass 2 refines: "fill" would paint it over again.
+    return replace(request, mode=Mode.INPAINT, mask=regen, masked_content="original", **common)
 
 
 class _Relay:

@@ -45,6 +45,11 @@ LARGE_FRAME_TEXT = {
     "two-pass": "Compose, then refine",
     "tiled": "Tiles (one pass, repeats)",
 }
+# What an inpaint starts from under the mask (core.request.MASKED_CONTENT_MODES).
+MASKED_CONTENT_TEXT = {
+    "original": "Original (to change it)",
+    "fill": "Fill from around (to remove it)",
+}
 EMPTY_PROMPT_NOTE = "Empty prompt: Generate paints a random scene."
 NO_FRAME_HINT = (
     "No frame selected: these settings go to the next frame. Draw one with the Frame tool (F), "
@@ -110,6 +115,22 @@ class FramePanel(QWidget):
         )
         for key, text in LARGE_FRAME_TEXT.items():
             self.large_frame.addItem(text, key)
+        self.masked_content = QComboBox(
+            objectName="masked_content",
+            toolTip="Inpaint: what the masked area starts from before it is redrawn at the frame's "
+            "strength. Original: the pixels there (to change them; they stay recognisable at low "
+            "strength). Fill: first filled from their surroundings (to remove something: the model "
+            "starts from the background)",
+        )
+        for key, text in MASKED_CONTENT_TEXT.items():
+            self.masked_content.addItem(text, key)
+        self.color_correction = QCheckBox(
+            "Keep the photo's colours",
+            objectName="color_correction",
+            toolTip="Inpaint: the redrawn area keeps the colours it started from at all but the finest "
+            "detail (with Fill: the colours around it). For removing things from photos; it also "
+            "undoes a colour the prompt asks for",
+        )
         self.refine_strength = QDoubleSpinBox(
             minimum=STRENGTH_STEP,
             maximum=limits.MAX_STRENGTH,
@@ -159,6 +180,8 @@ class FramePanel(QWidget):
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
         form.addRow("Strength", self.strength)
+        form.addRow("Masked", self.masked_content)
+        form.addRow("", self.color_correction)
         form.addRow("Seed", seed_row)
         form.addRow("Batch", self.batch)
         form.addRow("Large frame", self.large_frame)
@@ -193,6 +216,10 @@ class FramePanel(QWidget):
         self.strength.valueChanged.connect(lambda v: self._commit(strength=round(float(v), 4)))
         self.batch.valueChanged.connect(lambda v: self._commit(batch=int(v)))
         self.large_frame.activated.connect(lambda _i: self._large_frame_edited())
+        self.masked_content.activated.connect(
+            lambda _i: self._commit(masked_content=self.masked_content.currentData())
+        )
+        self.color_correction.toggled.connect(lambda on: self._commit(color_correction=bool(on)))
         self.refine_strength.valueChanged.connect(lambda v: self._commit(refine_strength=round(float(v), 4)))
         self.seed.valueChanged.connect(self._seed_edited)
         self.seed_lock.toggled.connect(self._seed_edited)
@@ -287,6 +314,8 @@ class FramePanel(QWidget):
             _set_value(self.strength, frame.strength)
             self.batch.setValue(frame.batch)
             self.large_frame.setCurrentIndex(self.large_frame.findData(frame.large_frame))
+            self.masked_content.setCurrentIndex(self.masked_content.findData(frame.masked_content))
+            self.color_correction.setChecked(frame.color_correction)
             _set_value(self.refine_strength, frame.refine_strength)
             self.refine_strength.setEnabled(frame.large_frame == "two-pass")
             self.seed_lock.setChecked(frame.seed >= 0)
@@ -324,10 +353,18 @@ class FramePanel(QWidget):
         if frame is None:
             self.mode_label.setText("")
             self.strength.setEnabled(True)
+            self.masked_content.setEnabled(True)  # for the next frame
+            self.color_correction.setEnabled(True)
             return
         mode = self.gen.mode_for(frame.id)
         self.mode_label.setText(f"Mode: {MODE_TEXT[mode]}")
         self.strength.setEnabled(mode != Mode.TXT2IMG)
+        # Only a brushed mask has masked content (an outpaint's empty pixels are always filled).
+        brushed = mode is Mode.INPAINT or (
+            mode is Mode.OUTPAINT and bool(self.ws.doc.mask.read(*frame.rect).any())
+        )
+        self.masked_content.setEnabled(brushed)
+        self.color_correction.setEnabled(brushed)
 
     def _large_frame_edited(self) -> None:
         value = self.large_frame.currentData()

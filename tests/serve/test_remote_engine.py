@@ -103,6 +103,18 @@ def masked_requests() -> dict[str, GenerationRequest]:
             init_image=photo(128, 128),
             mask=mask,
         ),
+        # The inpaint settings travel and run the same on the server (issue 16).
+        "inpaint-fill": GenerationRequest(
+            prompt="",
+            mode=Mode.INPAINT,
+            steps=4,
+            seed=5,
+            strength=0.5,
+            init_image=photo(128, 128),
+            mask=mask,
+            masked_content="fill",
+            color_correction=True,
+        ),
         "outpaint": GenerationRequest(
             prompt="hills", mode=Mode.OUTPAINT, steps=4, seed=6, strength=1.0, init_image=rgba
         ),
@@ -112,7 +124,7 @@ def masked_requests() -> dict[str, GenerationRequest]:
     }
 
 
-@pytest.mark.parametrize("kind", ["inpaint", "outpaint", "tiled"])
+@pytest.mark.parametrize("kind", ["inpaint", "inpaint-fill", "outpaint", "tiled"])
 def test_masked_and_tiled_runs_equal_the_local_engine(remote: RemoteEngine, local, kind: str) -> None:
     request = masked_requests()[kind]
     events = run(remote, request)
