@@ -33,6 +33,10 @@ class LatentCrops:
         _, self.scenes = load_data(work)
         self.scale = work.info("latents")["scaling_factor"]
         self.n_train = len(self.latents) - held_out_count(len(self.latents))
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Draw from here on as a fresh instance seeded by ``seed`` would (without reloading)."""
         self.rng = np.random.default_rng(seed)
         self.py_rng = random.Random(seed)
 

@@ -130,11 +130,13 @@ def load_vae(work: Workdir):
 
 
 # 3. Latents ------------------------------------------------------------------------------------
-def stage_latents(work: Workdir) -> None:
+def stage_latents(work: Workdir, vae=None, scaling_factor: float | None = None) -> None:
+    """Encode every scene with ``vae`` (the stage's own by default) and record the scaling factor:
+    ``scaling_factor`` when given (a shipped VAE's), else 1 / std of the latents."""
     import torch
 
     pixels, _ = load_data(work)
-    vae = load_vae(work)
+    vae = vae if vae is not None else load_vae(work)
     f = arch.VAE_FACTOR
     out = np.lib.format.open_memmap(
         work.root / "latents.npy", "w+", np.float16, (len(pixels), 4, SCENE_H // f, SCENE_W // f)
@@ -145,7 +147,7 @@ def stage_latents(work: Workdir) -> None:
             out[i : i + 64] = vae.encode(x).latent_dist.mean.numpy().astype(np.float16)
     out.flush()
     std = float(np.asarray(out[:2000], np.float32).std())
-    work.mark_done("latents", {"scaling_factor": 1.0 / std})
+    work.mark_done("latents", {"scaling_factor": scaling_factor or 1.0 / std})
     log(f"latents: encoded {len(pixels)} scenes, latent std {std:.4f}")
 
 
@@ -317,6 +319,22 @@ def random_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     return (np.asarray(img) > 127).astype(np.float32)
 
 
+def inpaint_conditioning(vae, image, mask, scale: float, pool: str = "nearest"):
+    """The inpainting UNet's 5 extra input channels for images in [-1, 1] and masks (1 = regenerate):
+    the mask at latent size and the latents of the image with the masked part blanked, encoded
+    exactly as the diffusers inpaint pipeline does. ``pool="max"`` marks a latent cell masked when
+    any of its pixels is, as the app's engine does (``canvas_app.engine.images``)."""
+    import torch
+
+    with torch.no_grad():
+        masked = vae.encode(image * (mask < 0.5)).latent_dist.mean * scale
+    if pool == "max":
+        small = torch.nn.functional.max_pool2d(mask, image.shape[-1] // masked.shape[-1])
+    else:
+        small = torch.nn.functional.interpolate(mask, size=masked.shape[-2:])
+    return torch.cat([small, masked], dim=1)
+
+
 def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False) -> None:
     import torch
 
@@ -339,12 +357,8 @@ def stage_inpaint(work: Workdir, steps: int, batch: int = 24, bf16: bool = False
     def make_input(noisy, z, idx, offsets, gen):
         masks = np.stack([random_mask(rng, size) for _ in idx])
         crops = np.stack([pixels[i, :, int(o) * f : int(o) * f + size] for i, o in zip(idx, offsets)])
-        image = to_tensor(crops)
         mask = torch.from_numpy(masks)[:, None]
-        with torch.no_grad():  # exactly what the diffusers inpaint pipeline feeds the UNet
-            masked = vae.encode(image * (mask < 0.5)).latent_dist.mean * scale
-        small = torch.nn.functional.interpolate(mask, size=noisy.shape[-2:])
-        return torch.cat([noisy, small, masked], dim=1)
+        return torch.cat([noisy, inpaint_conditioning(vae, to_tensor(crops), mask, scale)], dim=1)
 
     # The inpainting UNet starts from the finished base: complete captions and v-prediction throughout;
     # the text encoder stays the base's (it ships once, shared by both pipelines).
