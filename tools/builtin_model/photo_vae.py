@@ -15,7 +15,10 @@ decoder alone cannot reach the goal; it reports how far the latents moved (UNets
         --checkpoint checkpoints/photo_vae/decoder_best.pt
 
 Training resumes from ``<work>/<stage>.pt``; the data of step n is drawn from a generator seeded by n,
-so a resumed run continues exactly where it stopped.
+so a resumed run continues exactly where it stopped. With ``--ema D`` the run also keeps an exponential
+moving average of the weights (decay D per step, saved in the checkpoint as ``ema``); it is what gets
+measured, kept as ``<stage>_best.pt``, evaluated and exported, because at a constant learning rate the
+raw weights swing by several ΔE00 per photo between measurements.
 """
 
 from __future__ import annotations
@@ -44,6 +47,22 @@ def log(msg: str) -> None:
 
 def heldout_photos(folder: Path, long_side: int = photo_data.EVAL_LONG_SIDE) -> dict[str, np.ndarray]:
     return {p.stem: photo_data.load_rgb(p, long_side) for p in photo_data.image_files([folder])}
+
+
+def measured_weights(ckpt: dict) -> dict:
+    """The weights a checkpoint stands for: its EMA when the run kept one, else the raw weights."""
+    return ckpt.get("ema") or ckpt["model"]
+
+
+def update_ema(ema, vae, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * weights, for every parameter and float buffer."""
+    import torch
+
+    with torch.no_grad():
+        src = vae.state_dict()
+        for name, value in ema.state_dict().items():
+            if value.is_floating_point():
+                value.lerp_(src[name], 1.0 - decay)
 
 
 def trainable(vae, stage: str) -> list:
@@ -88,7 +107,7 @@ def train(args: argparse.Namespace) -> dict:
         start_from = _load(Path(args.init)) if args.init else None
         start_from = start_from or _load(work / "decoder_best.pt") or _load(work / "decoder.pt")
         if start_from:
-            vae.load_state_dict(start_from["model"])
+            vae.load_state_dict(measured_weights(start_from))
     params = trainable(vae, args.stage)
     # The encoder gets its own (higher) rate: its gradient arrives through the decoder, weakened, and
     # it has the most to change (it folds browns onto greens and dark greys onto dark greens).
@@ -113,6 +132,17 @@ def train(args: argparse.Namespace) -> dict:
             group["base_lr"] = rate
         start, best = ckpt["step"], ckpt.get("best")
         log(f"resumed {ckpt_path} at step {start}")
+    ema = None
+    if args.ema:
+        # A checkpoint of a run without an EMA starts it from its current weights.
+        ema = copy.deepcopy(vae).eval()
+        for p in ema.parameters():
+            p.requires_grad_(False)
+        if ckpt and ckpt.get("ema"):
+            ema.load_state_dict(ckpt["ema"])
+        log(
+            f"EMA of the weights, decay {args.ema} ({'resumed' if ckpt and ckpt.get('ema') else 'from the current weights'})"
+        )
     photos = photo_data.PhotoCrops(photo_data.image_files([Path(p) for p in args.photos]))
     scenes = photo_data.ScenePool(args.scenes)
     held = heldout_photos(Path(args.heldout))
@@ -159,6 +189,8 @@ def train(args: argparse.Namespace) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if ema is not None:
+            update_ema(ema, vae, args.ema)
         if (step + 1) % 25 == 0:
             log(
                 f"step {step + 1}/{args.steps} loss {loss.item():.4f} anchor {anchor.item():.5f} "
@@ -167,8 +199,9 @@ def train(args: argparse.Namespace) -> dict:
             t_step = time.time()
         done = step + 1 == args.steps
         if (step + 1) % args.eval_every == 0 or done:
-            vae.eval()
-            m = vm.measure(vae, held, eval_scenes, reference if args.stage == "full" else None)
+            measured = ema if ema is not None else vae
+            measured.eval()
+            m = vm.measure(measured, held, eval_scenes, reference if args.stage == "full" else None)
             vae.train()
             drift = f", scene latent drift {m['scene_latent_drift']:.3f}" if "scene_latent_drift" in m else ""
             ok = vm.scene_goal_holds(m, before)
@@ -178,15 +211,14 @@ def train(args: argparse.Namespace) -> dict:
                 f"{'' if ok else ' [scene goal not met]'} ({time.time() - t0:.0f}s)"
             )
             with open(work / "evals.jsonl", "a") as fh:
-                fh.write(
-                    json.dumps({"stage": args.stage, "step": step + 1, "seconds": time.time() - t0, **m})
-                    + "\n"
-                )
+                row = {"stage": args.stage, "step": step + 1, "seconds": time.time() - t0}
+                row["weights"] = f"ema {args.ema}" if ema is not None else "raw"
+                fh.write(json.dumps({**row, **m}) + "\n")
             if ok and (best is None or m["photo_psnr_db"] > best["photo_psnr_db"]):
                 best = {"step": step + 1, **m}
                 _save(
                     best_path,
-                    model=vae.state_dict(),
+                    model=measured.state_dict(),
                     step=step + 1,
                     stage=args.stage,
                     metrics=m,
@@ -197,6 +229,8 @@ def train(args: argparse.Namespace) -> dict:
             state = dict(
                 model=vae.state_dict(), opt=opt.state_dict(), step=step + 1, best=best, before=before
             )
+            if ema is not None:
+                state["ema"] = ema.state_dict()
             _save(ckpt_path, **state, stage=args.stage)
             last_save = time.time()
     log(f"{args.stage} finished at step {args.steps}; best: {best and best['step']}")
@@ -205,7 +239,7 @@ def train(args: argparse.Namespace) -> dict:
 
 def vae_from_checkpoint(path: Path, base: Path = vm.SHIPPED_VAE):
     vae = vm.load_vae(base)
-    vae.load_state_dict(_load(path)["model"])
+    vae.load_state_dict(measured_weights(_load(path)))
     return vae.eval()
 
 
@@ -345,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--lab-weight", type=float, default=0.0, help="weight of the CIELAB L1 of quarter-size images"
     )
     t.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights)")
+    t.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="keep an EMA of the weights with this decay per step (e.g. 0.999) and measure it; 0: off",
+    )
     t.add_argument("--eval-every", type=int, default=300)
     t.add_argument("--ckpt-minutes", type=float, default=3.0)
     e = sub.add_parser("evaluate", parents=[common])
