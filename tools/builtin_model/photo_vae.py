@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from canvas_app.engine.devices import set_openmp_defaults
 from tools.builtin_model import photo_data
 from tools.builtin_model import vae_measure as vm
 from tools.builtin_model.photo_loss import reconstruction_loss
@@ -407,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch loads: OpenMP threads that sleep instead of spinning when the partner core is
+    # busy, the engine's setting (see PHOTO_VAE.md for what it did to a training step here).
+    set_openmp_defaults()
     args = build_parser().parse_args(argv)
     if args.command == "collect":
         roots = [Path(r) for r in (args.root or ["/"])]
