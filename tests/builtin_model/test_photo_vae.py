@@ -150,6 +150,43 @@ def test_ema_starts_from_a_checkpoint_without_one_and_is_what_gets_measured_and_
         np.testing.assert_allclose(fourth["ema"][key].numpy(), expected.numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_a_decoder_settle_from_a_full_checkpoint_keeps_its_encoder_or_the_shipped_one(setup):
+    root, models, _, train = setup
+    train = [a if a != str(root / "work") else str(root / "settle") for a in train]
+    assert photo_vae.main([*train, "--stage", "full", "--steps", "1", "--lr", "1e-2"]) == 0
+    full = _state(root / "settle" / "full.pt")["model"]
+    shipped = vm.load_vae(models / "builtin" / "vae").state_dict()
+    settle = [*train, "--stage", "decoder", "--init", str(root / "settle" / "full.pt"), "--steps", "1"]
+
+    assert photo_vae.main([*settle, "--work", str(root / "settle_own")]) == 0
+    own = _state(root / "settle_own" / "decoder.pt")["model"]
+    row = json.loads((root / "settle_own" / "evals.jsonl").read_text().splitlines()[-1])
+    # The full stage's moved encoder stays frozen, so the drift from the shipped latents is reported.
+    assert row["scene_latent_drift"] > 0 and "scene_psnr_db_shipped_latents" in row
+    for key in own:
+        if key.startswith(photo_vae.ENCODER_PREFIXES):
+            np.testing.assert_array_equal(own[key].numpy(), full[key].numpy())
+
+    with pytest.raises(ValueError, match="--stage decoder"):
+        photo_vae.main([*train, "--stage", "full", "--steps", "1", "--shipped-encoder"])
+    assert photo_vae.main([*settle, "--work", str(root / "settle_shipped"), "--shipped-encoder"]) == 0
+    kept = _state(root / "settle_shipped" / "decoder.pt")["model"]
+    row = json.loads((root / "settle_shipped" / "evals.jsonl").read_text().splitlines()[-1])
+    assert "scene_latent_drift" not in row  # the latents are the shipped ones
+    trained_from_init = False
+    for key, value in kept.items():
+        if key.startswith(photo_vae.ENCODER_PREFIXES):
+            np.testing.assert_array_equal(value.numpy(), shipped[key].numpy())
+        elif not np.array_equal(full[key].numpy(), shipped[key].numpy()):
+            # The decoder starts from the full checkpoint's: one small step keeps it near that one.
+            trained_from_init = True
+            assert (
+                np.abs(value.numpy() - full[key].numpy()).max()
+                < np.abs(value.numpy() - shipped[key].numpy()).max()
+            )
+    assert trained_from_init
+
+
 def test_export_refuses_a_vae_that_loses_the_scenes_and_writes_one_that_keeps_them(
     setup, monkeypatch, capsys
 ):

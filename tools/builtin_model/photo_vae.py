@@ -39,6 +39,7 @@ from tools.builtin_model import vae_measure as vm
 from tools.builtin_model.photo_loss import reconstruction_loss
 
 SEED = 20_240_611
+ENCODER_PREFIXES = ("encoder.", "quant_conv.")  # the weights that make latents
 WARMUP = 50
 
 
@@ -109,17 +110,20 @@ def train(args: argparse.Namespace) -> dict:
         start_from = start_from or _load(work / "decoder_best.pt") or _load(work / "decoder.pt")
         if start_from:
             vae.load_state_dict(measured_weights(start_from))
+    if args.shipped_encoder:
+        # Only the decoder differs from the shipped VAE, so every latent stays the shipped one and
+        # the result can be exported without re-aligning the UNets.
+        if args.stage != "decoder":
+            raise ValueError("--shipped-encoder keeps the encoder frozen: it needs --stage decoder")
+        own = vae.state_dict()
+        for name, value in reference.state_dict().items():
+            if name.startswith(ENCODER_PREFIXES):
+                own[name].copy_(value)
     params = trainable(vae, args.stage)
     # The encoder gets its own (higher) rate: its gradient arrives through the decoder, weakened, and
     # it has the most to change (it folds browns onto greens and dark greys onto dark greens).
-    encoder = [
-        p for n, p in vae.named_parameters() if p.requires_grad and n.startswith(("encoder.", "quant_conv."))
-    ]
-    decoder = [
-        p
-        for n, p in vae.named_parameters()
-        if p.requires_grad and not n.startswith(("encoder.", "quant_conv."))
-    ]
+    encoder = [p for n, p in vae.named_parameters() if p.requires_grad and n.startswith(ENCODER_PREFIXES)]
+    decoder = [p for n, p in vae.named_parameters() if p.requires_grad and not n.startswith(ENCODER_PREFIXES)]
     groups = [{"params": decoder, "base_lr": args.lr}]
     if encoder:
         groups.append({"params": encoder, "base_lr": args.encoder_lr})
@@ -144,6 +148,8 @@ def train(args: argparse.Namespace) -> dict:
         log(
             f"EMA of the weights, decay {args.ema} ({'resumed' if ckpt and ckpt.get('ema') else 'from the current weights'})"
         )
+    # Measure the drift and the scenes from shipped latents whenever the latents are not the shipped ones.
+    drift_reference = reference if args.stage == "full" or encoder_changed(vae, reference) else None
     photos = photo_data.PhotoCrops(photo_data.image_files([Path(p) for p in args.photos]))
     scenes = photo_data.ScenePool(args.scenes)
     held = heldout_photos(Path(args.heldout))
@@ -171,19 +177,18 @@ def train(args: argparse.Namespace) -> dict:
             g["lr"] = g["base_lr"] * min(1.0, (step + 1) / WARMUP)
         anchor = torch.zeros(())
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            if args.stage == "decoder":
-                with torch.no_grad():
-                    z = vae.encode(x).latent_dist.mode()
-            else:
+            with torch.set_grad_enabled(args.stage == "full"):
                 z = vae.encode(x).latent_dist.mode()
-                if n_scene:
-                    # Scenes are decoded from the shipped encoder's latents, the kind the UNets
-                    # produce; the new encoder is held to those latents by the anchor alone.
-                    with torch.no_grad():
-                        z_ref = reference.encode(x[-n_scene:]).latent_dist.mode()
+            if n_scene:
+                # Scenes are decoded from the shipped encoder's latents, the kind the UNets produce
+                # (in stage decoder the same ones, unless --init brought a moved encoder); the new
+                # encoder is held to those latents by the anchor alone.
+                with torch.no_grad():
+                    z_ref = reference.encode(x[-n_scene:]).latent_dist.mode()
+                if args.stage == "full":
                     scale = reference.config.scaling_factor
                     anchor = ((z[-n_scene:].float() - z_ref) * scale).pow(2).mean()
-                    z = torch.cat([z[:-n_scene], z_ref.to(z.dtype)])
+                z = torch.cat([z[:-n_scene], z_ref.to(z.dtype)])
             rec = vae.decode(z).sample.float()
         loss = reconstruction_loss(rec, x, args.lab_weight) + args.anchor * anchor
         opt.zero_grad(set_to_none=True)
@@ -202,7 +207,7 @@ def train(args: argparse.Namespace) -> dict:
         if (step + 1) % args.eval_every == 0 or done:
             measured = ema if ema is not None else vae
             measured.eval()
-            m = vm.measure(measured, held, eval_scenes, reference if args.stage == "full" else None)
+            m = vm.measure(measured, held, eval_scenes, drift_reference)
             vae.train()
             drift = f", scene latent drift {m['scene_latent_drift']:.3f}" if "scene_latent_drift" in m else ""
             ok = vm.scene_goal_holds(m, before)
@@ -259,7 +264,7 @@ def encoder_changed(vae, reference) -> bool:
     return any(
         not torch.equal(v.half(), ref[k].half())
         for k, v in vae.state_dict().items()
-        if k.startswith(("encoder.", "quant_conv."))
+        if k.startswith(ENCODER_PREFIXES)
     )
 
 
@@ -378,6 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--lab-weight", type=float, default=0.0, help="weight of the CIELAB L1 of quarter-size images"
+    )
+    t.add_argument(
+        "--shipped-encoder",
+        action="store_true",
+        help="stage decoder: the shipped encoder (not --init's), so the latents stay the shipped ones",
     )
     t.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights)")
     t.add_argument(
