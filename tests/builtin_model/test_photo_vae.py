@@ -110,6 +110,83 @@ def test_full_stage_moves_the_encoder_and_reports_the_latent_drift(setup):
     assert last["stage"] == "full" and last["scene_latent_drift"] > 0
 
 
+def test_ema_starts_from_a_checkpoint_without_one_and_is_what_gets_measured_and_loaded(setup, monkeypatch):
+    root, models, _, train = setup
+    monkeypatch.setattr(vm, "SCENE_GOAL_DB", -100.0)  # let a random VAE become the best checkpoint
+    monkeypatch.setattr(vm, "SCENE_SLACK_DB", 100.0)
+    train = [a if a != str(root / "work") else str(root / "ema") for a in train]
+    assert photo_vae.main([*train, "--steps", "2", "--lr", "1e-2"]) == 0
+    raw = _state(root / "ema" / "decoder.pt")
+    assert "ema" not in raw
+
+    decay = 0.75
+    assert photo_vae.main([*train, "--steps", "3", "--lr", "1e-2", "--ema", str(decay)]) == 0
+    third = _state(root / "ema" / "decoder.pt")
+    # Resumed without an EMA, it starts from the step-2 weights: one update later it is their blend.
+    moved = [k for k in third["model"] if not np.array_equal(third["model"][k], raw["model"][k])]
+    assert moved
+    for key in moved:
+        expected = decay * raw["model"][key] + (1 - decay) * third["model"][key]
+        np.testing.assert_allclose(third["ema"][key].numpy(), expected.numpy(), rtol=1e-5, atol=1e-7)
+
+    # The measurement, the best checkpoint and every loader use the EMA, not the raw weights.
+    row = json.loads((root / "ema" / "evals.jsonl").read_text().splitlines()[-1])
+    assert row["step"] == 3 and row["weights"] == f"ema {decay}"
+    held = photo_vae.heldout_photos(root / "heldout")
+    loaded = photo_vae.vae_from_checkpoint(root / "ema" / "decoder.pt", models / "builtin" / "vae")
+    m = vm.measure(loaded, held, photo_data.eval_scenes(2))
+    assert m["photo_psnr_db"] == pytest.approx(row["photo_psnr_db"], abs=1e-6)
+    best = _state(root / "ema" / "decoder_best.pt")
+    assert best["step"] == 3
+    for key, value in loaded.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), third["ema"][key].numpy())
+        np.testing.assert_array_equal(best["model"][key].numpy(), third["ema"][key].numpy())
+
+    # Resumed again with the EMA, it continues the saved average rather than restarting it.
+    assert photo_vae.main([*train, "--steps", "4", "--lr", "1e-2", "--ema", str(decay)]) == 0
+    fourth = _state(root / "ema" / "decoder.pt")
+    for key in moved:
+        expected = decay * third["ema"][key] + (1 - decay) * fourth["model"][key]
+        np.testing.assert_allclose(fourth["ema"][key].numpy(), expected.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_decoder_settle_from_a_full_checkpoint_keeps_its_encoder_or_the_shipped_one(setup):
+    root, models, _, train = setup
+    train = [a if a != str(root / "work") else str(root / "settle") for a in train]
+    assert photo_vae.main([*train, "--stage", "full", "--steps", "1", "--lr", "1e-2"]) == 0
+    full = _state(root / "settle" / "full.pt")["model"]
+    shipped = vm.load_vae(models / "builtin" / "vae").state_dict()
+    settle = [*train, "--stage", "decoder", "--init", str(root / "settle" / "full.pt"), "--steps", "1"]
+
+    assert photo_vae.main([*settle, "--work", str(root / "settle_own")]) == 0
+    own = _state(root / "settle_own" / "decoder.pt")["model"]
+    row = json.loads((root / "settle_own" / "evals.jsonl").read_text().splitlines()[-1])
+    # The full stage's moved encoder stays frozen, so the drift from the shipped latents is reported.
+    assert row["scene_latent_drift"] > 0 and "scene_psnr_db_shipped_latents" in row
+    for key in own:
+        if key.startswith(photo_vae.ENCODER_PREFIXES):
+            np.testing.assert_array_equal(own[key].numpy(), full[key].numpy())
+
+    with pytest.raises(ValueError, match="--stage decoder"):
+        photo_vae.main([*train, "--stage", "full", "--steps", "1", "--shipped-encoder"])
+    assert photo_vae.main([*settle, "--work", str(root / "settle_shipped"), "--shipped-encoder"]) == 0
+    kept = _state(root / "settle_shipped" / "decoder.pt")["model"]
+    row = json.loads((root / "settle_shipped" / "evals.jsonl").read_text().splitlines()[-1])
+    assert "scene_latent_drift" not in row  # the latents are the shipped ones
+    trained_from_init = False
+    for key, value in kept.items():
+        if key.startswith(photo_vae.ENCODER_PREFIXES):
+            np.testing.assert_array_equal(value.numpy(), shipped[key].numpy())
+        elif not np.array_equal(full[key].numpy(), shipped[key].numpy()):
+            # The decoder starts from the full checkpoint's: one small step keeps it near that one.
+            trained_from_init = True
+            assert (
+                np.abs(value.numpy() - full[key].numpy()).max()
+                < np.abs(value.numpy() - shipped[key].numpy()).max()
+            )
+    assert trained_from_init
+
+
 def test_export_refuses_a_vae_that_loses_the_scenes_and_writes_one_that_keeps_them(
     setup, monkeypatch, capsys
 ):

@@ -15,7 +15,10 @@ decoder alone cannot reach the goal; it reports how far the latents moved (UNets
         --checkpoint checkpoints/photo_vae/decoder_best.pt
 
 Training resumes from ``<work>/<stage>.pt``; the data of step n is drawn from a generator seeded by n,
-so a resumed run continues exactly where it stopped.
+so a resumed run continues exactly where it stopped. With ``--ema D`` the run also keeps an exponential
+moving average of the weights (decay D per step, saved in the checkpoint as ``ema``); it is what gets
+measured, kept as ``<stage>_best.pt``, evaluated and exported, because at a constant learning rate the
+raw weights swing by several ΔE00 per photo between measurements.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from canvas_app.engine.devices import set_openmp_defaults
 from tools.builtin_model import photo_data
 from tools.builtin_model import vae_measure as vm
 from tools.builtin_model.photo_loss import reconstruction_loss
 
 SEED = 20_240_611
+ENCODER_PREFIXES = ("encoder.", "quant_conv.")  # the weights that make latents
 WARMUP = 50
 
 
@@ -44,6 +49,22 @@ def log(msg: str) -> None:
 
 def heldout_photos(folder: Path, long_side: int = photo_data.EVAL_LONG_SIDE) -> dict[str, np.ndarray]:
     return {p.stem: photo_data.load_rgb(p, long_side) for p in photo_data.image_files([folder])}
+
+
+def measured_weights(ckpt: dict) -> dict:
+    """The weights a checkpoint stands for: its EMA when the run kept one, else the raw weights."""
+    return ckpt.get("ema") or ckpt["model"]
+
+
+def update_ema(ema, vae, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * weights, for every parameter and float buffer."""
+    import torch
+
+    with torch.no_grad():
+        src = vae.state_dict()
+        for name, value in ema.state_dict().items():
+            if value.is_floating_point():
+                value.lerp_(src[name], 1.0 - decay)
 
 
 def trainable(vae, stage: str) -> list:
@@ -88,18 +109,21 @@ def train(args: argparse.Namespace) -> dict:
         start_from = _load(Path(args.init)) if args.init else None
         start_from = start_from or _load(work / "decoder_best.pt") or _load(work / "decoder.pt")
         if start_from:
-            vae.load_state_dict(start_from["model"])
+            vae.load_state_dict(measured_weights(start_from))
+    if args.shipped_encoder:
+        # Only the decoder differs from the shipped VAE, so every latent stays the shipped one and
+        # the result can be exported without re-aligning the UNets.
+        if args.stage != "decoder":
+            raise ValueError("--shipped-encoder keeps the encoder frozen: it needs --stage decoder")
+        own = vae.state_dict()
+        for name, value in reference.state_dict().items():
+            if name.startswith(ENCODER_PREFIXES):
+                own[name].copy_(value)
     params = trainable(vae, args.stage)
     # The encoder gets its own (higher) rate: its gradient arrives through the decoder, weakened, and
     # it has the most to change (it folds browns onto greens and dark greys onto dark greens).
-    encoder = [
-        p for n, p in vae.named_parameters() if p.requires_grad and n.startswith(("encoder.", "quant_conv."))
-    ]
-    decoder = [
-        p
-        for n, p in vae.named_parameters()
-        if p.requires_grad and not n.startswith(("encoder.", "quant_conv."))
-    ]
+    encoder = [p for n, p in vae.named_parameters() if p.requires_grad and n.startswith(ENCODER_PREFIXES)]
+    decoder = [p for n, p in vae.named_parameters() if p.requires_grad and not n.startswith(ENCODER_PREFIXES)]
     groups = [{"params": decoder, "base_lr": args.lr}]
     if encoder:
         groups.append({"params": encoder, "base_lr": args.encoder_lr})
@@ -113,6 +137,19 @@ def train(args: argparse.Namespace) -> dict:
             group["base_lr"] = rate
         start, best = ckpt["step"], ckpt.get("best")
         log(f"resumed {ckpt_path} at step {start}")
+    ema = None
+    if args.ema:
+        # A checkpoint of a run without an EMA starts it from its current weights.
+        ema = copy.deepcopy(vae).eval()
+        for p in ema.parameters():
+            p.requires_grad_(False)
+        if ckpt and ckpt.get("ema"):
+            ema.load_state_dict(ckpt["ema"])
+        log(
+            f"EMA of the weights, decay {args.ema} ({'resumed' if ckpt and ckpt.get('ema') else 'from the current weights'})"
+        )
+    # Measure the drift and the scenes from shipped latents whenever the latents are not the shipped ones.
+    drift_reference = reference if args.stage == "full" or encoder_changed(vae, reference) else None
     photos = photo_data.PhotoCrops(photo_data.image_files([Path(p) for p in args.photos]))
     scenes = photo_data.ScenePool(args.scenes)
     held = heldout_photos(Path(args.heldout))
@@ -140,25 +177,26 @@ def train(args: argparse.Namespace) -> dict:
             g["lr"] = g["base_lr"] * min(1.0, (step + 1) / WARMUP)
         anchor = torch.zeros(())
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            if args.stage == "decoder":
-                with torch.no_grad():
-                    z = vae.encode(x).latent_dist.mode()
-            else:
+            with torch.set_grad_enabled(args.stage == "full"):
                 z = vae.encode(x).latent_dist.mode()
-                if n_scene:
-                    # Scenes are decoded from the shipped encoder's latents, the kind the UNets
-                    # produce; the new encoder is held to those latents by the anchor alone.
-                    with torch.no_grad():
-                        z_ref = reference.encode(x[-n_scene:]).latent_dist.mode()
+            if n_scene:
+                # Scenes are decoded from the shipped encoder's latents, the kind the UNets produce
+                # (in stage decoder the same ones, unless --init brought a moved encoder); the new
+                # encoder is held to those latents by the anchor alone.
+                with torch.no_grad():
+                    z_ref = reference.encode(x[-n_scene:]).latent_dist.mode()
+                if args.stage == "full":
                     scale = reference.config.scaling_factor
                     anchor = ((z[-n_scene:].float() - z_ref) * scale).pow(2).mean()
-                    z = torch.cat([z[:-n_scene], z_ref.to(z.dtype)])
+                z = torch.cat([z[:-n_scene], z_ref.to(z.dtype)])
             rec = vae.decode(z).sample.float()
         loss = reconstruction_loss(rec, x, args.lab_weight) + args.anchor * anchor
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if ema is not None:
+            update_ema(ema, vae, args.ema)
         if (step + 1) % 25 == 0:
             log(
                 f"step {step + 1}/{args.steps} loss {loss.item():.4f} anchor {anchor.item():.5f} "
@@ -167,8 +205,9 @@ def train(args: argparse.Namespace) -> dict:
             t_step = time.time()
         done = step + 1 == args.steps
         if (step + 1) % args.eval_every == 0 or done:
-            vae.eval()
-            m = vm.measure(vae, held, eval_scenes, reference if args.stage == "full" else None)
+            measured = ema if ema is not None else vae
+            measured.eval()
+            m = vm.measure(measured, held, eval_scenes, drift_reference)
             vae.train()
             drift = f", scene latent drift {m['scene_latent_drift']:.3f}" if "scene_latent_drift" in m else ""
             ok = vm.scene_goal_holds(m, before)
@@ -178,15 +217,14 @@ def train(args: argparse.Namespace) -> dict:
                 f"{'' if ok else ' [scene goal not met]'} ({time.time() - t0:.0f}s)"
             )
             with open(work / "evals.jsonl", "a") as fh:
-                fh.write(
-                    json.dumps({"stage": args.stage, "step": step + 1, "seconds": time.time() - t0, **m})
-                    + "\n"
-                )
+                row = {"stage": args.stage, "step": step + 1, "seconds": time.time() - t0}
+                row["weights"] = f"ema {args.ema}" if ema is not None else "raw"
+                fh.write(json.dumps({**row, **m}) + "\n")
             if ok and (best is None or m["photo_psnr_db"] > best["photo_psnr_db"]):
                 best = {"step": step + 1, **m}
                 _save(
                     best_path,
-                    model=vae.state_dict(),
+                    model=measured.state_dict(),
                     step=step + 1,
                     stage=args.stage,
                     metrics=m,
@@ -197,6 +235,8 @@ def train(args: argparse.Namespace) -> dict:
             state = dict(
                 model=vae.state_dict(), opt=opt.state_dict(), step=step + 1, best=best, before=before
             )
+            if ema is not None:
+                state["ema"] = ema.state_dict()
             _save(ckpt_path, **state, stage=args.stage)
             last_save = time.time()
     log(f"{args.stage} finished at step {args.steps}; best: {best and best['step']}")
@@ -205,7 +245,7 @@ def train(args: argparse.Namespace) -> dict:
 
 def vae_from_checkpoint(path: Path, base: Path = vm.SHIPPED_VAE):
     vae = vm.load_vae(base)
-    vae.load_state_dict(_load(path)["model"])
+    vae.load_state_dict(measured_weights(_load(path)))
     return vae.eval()
 
 
@@ -224,7 +264,7 @@ def encoder_changed(vae, reference) -> bool:
     return any(
         not torch.equal(v.half(), ref[k].half())
         for k, v in vae.state_dict().items()
-        if k.startswith(("encoder.", "quant_conv."))
+        if k.startswith(ENCODER_PREFIXES)
     )
 
 
@@ -344,7 +384,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--lab-weight", type=float, default=0.0, help="weight of the CIELAB L1 of quarter-size images"
     )
+    t.add_argument(
+        "--shipped-encoder",
+        action="store_true",
+        help="stage decoder: the shipped encoder (not --init's), so the latents stay the shipped ones",
+    )
     t.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fp32 weights)")
+    t.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="keep an EMA of the weights with this decay per step (e.g. 0.999) and measure it; 0: off",
+    )
     t.add_argument("--eval-every", type=int, default=300)
     t.add_argument("--ckpt-minutes", type=float, default=3.0)
     e = sub.add_parser("evaluate", parents=[common])
@@ -367,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch loads: OpenMP threads that sleep instead of spinning when the partner core is
+    # busy, the engine's setting (see PHOTO_VAE.md for what it did to a training step here).
+    set_openmp_defaults()
     args = build_parser().parse_args(argv)
     if args.command == "collect":
         roots = [Path(r) for r in (args.root or ["/"])]
