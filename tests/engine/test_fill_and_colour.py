@@ -18,7 +18,7 @@ from canvas_app.cli import MASKED_CONTENT_CHOICES
 from canvas_app.core.colour import ciede2000, srgb_to_lab
 from canvas_app.core.composite import composite
 from canvas_app.core.request import MASKED_CONTENT_MODES
-from canvas_app.engine.api import Finished, GenerationRequest, Mode
+from canvas_app.engine.api import Finished, GenerationRequest, Mode, Progress
 from canvas_app.engine.models import builtin_model_dir
 from canvas_app.engine.wire import decode_request, encode_request
 
@@ -107,6 +107,45 @@ def test_colour_correction_keeps_the_photos_colours_in_the_mask(engine) -> None:
     assert mean_colour_error(corrected, clean, inside) < plain / 2, plain
     # It keeps the colours, not a flat fill: the wall's grain is still drawn.
     assert corrected[inside].std(0).mean() > 2
+
+
+def streamed_previews(engine, image: np.ndarray, mask: np.ndarray, color_correction: bool) -> list:
+    """The live previews of a "fill" inpaint, in the order they came."""
+    request = GenerationRequest(
+        mode=Mode.INPAINT,
+        width=SIZE,
+        height=SIZE,
+        steps=6,
+        seed=3,
+        init_image=image,
+        mask=mask,
+        feather=4,
+        strength=0.5,
+        masked_content="fill",
+        color_correction=color_correction,
+    )
+    events = run(engine, request)
+    assert isinstance(events[-1], Finished), getattr(events[-1], "message", events[-1])
+    previews = [e for e in events if isinstance(e, Progress) and e.preview is not None]
+    assert previews and all(e.tile_box == (0, 0, SIZE, SIZE) for e in previews)
+    return [e.preview for e in previews]
+
+
+@builtin
+def test_live_previews_show_the_photos_colours_when_the_setting_is_on(engine) -> None:
+    # Without it the preview shows the model's pink/green and the result then jumps to the photo's
+    # colours; with it each preview is corrected as the result will be.
+    image, clean, mask = grey_wall_with_red_square()
+    plain = streamed_previews(engine, image, mask, color_correction=False)
+    corrected = streamed_previews(engine, image, mask, color_correction=True)
+    side = plain[0].shape[0]  # previews come at latent resolution
+    assert corrected[0].shape == plain[0].shape and side < SIZE
+    small_clean = cv2.resize(clean, (side, side), interpolation=cv2.INTER_AREA)
+    inside = cv2.resize(mask, (side, side), interpolation=cv2.INTER_AREA) == 255
+    for index in (len(plain) // 2, -1):  # mid-run and the last step
+        off = mean_colour_error(plain[index], small_clean, inside)
+        on = mean_colour_error(corrected[index], small_clean, inside)
+        assert on < 3 and on < off / 2, (index, on, off)
 
 
 def test_fill_reaches_the_png_and_needs_a_mask(tmp_path: Path, inpaint4: str, capsys) -> None:
