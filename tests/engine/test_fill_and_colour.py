@@ -220,3 +220,23 @@ def test_colour_correction_leaves_the_models_colours_over_empty_canvas() -> None
     assert abs(corrected[:, : 32 - far].mean() - 128) < 2
     assert corrected[:, : 32 - far].std() > 10  # its grain stays
     assert np.array_equal(correct_colours(candidate, None), candidate)
+
+
+def test_a_tiles_preview_is_corrected_from_its_own_crop_and_not_over_empty_canvas() -> None:
+    from canvas_app.engine.images import PreviewColours
+
+    rng = np.random.default_rng(4)
+    reference = np.zeros((64, 128, 3), np.uint8)
+    reference[:, 64:] = (200, 60, 30)  # the right tile's area is orange, the left black
+    known = np.ones((64, 128), bool)
+    known[:, 112:] = False  # the last 16 px are empty canvas (an outpaint)
+    correct = PreviewColours(reference, known)
+    preview = rng.integers(90, 170, (16, 16, 3), dtype=np.uint8)  # a 64 px tile at factor 4
+    right = correct(preview, (64, 0, 64, 64)).astype(np.float32)
+    # Over the image (the tile's first 12 cells) the preview takes the orange of its own crop.
+    assert np.abs(right[:, :10].mean((0, 1)) - (200, 60, 30)).max() < 4
+    # Over the empty canvas it keeps the model's colours (past the low-pass's 2 cells of fade-in).
+    assert np.abs(right[:, 14:] - preview[:, 14:]).max() <= 1
+    assert np.abs(right[:, 12:] - preview[:, 12:]).max() > 20
+    left = correct(preview, (0, 0, 64, 64)).astype(np.float32)
+    assert left.mean() < 15  # black, but for the preview's grain (clipped at 0)
