@@ -114,7 +114,10 @@ COLOR_CORRECTION_SIGMA = 4.0
 
 
 def correct_colours(
-    image: np.ndarray, reference: np.ndarray | None, known: np.ndarray | None = None
+    image: np.ndarray,
+    reference: np.ndarray | None,
+    known: np.ndarray | None = None,
+    sigma: float = COLOR_CORRECTION_SIGMA,
 ) -> np.ndarray:
     """A decoded candidate (HxWx3 uint8) whose low frequencies are those of ``reference`` (the pixels
     the run started from): image + lowpass(reference - image). The model's fine detail and grain
@@ -122,8 +125,9 @@ def correct_colours(
     A1111's "color correction" does for a whole image with a histogram, done locally, so that a
     removed object's area takes the colours around it. ``known`` (HxW bool): where the reference
     holds the image's own pixels; over empty canvas (an outpaint) the reference is only infill, and
-    the model's colours are kept there, fading in over the low-pass's width. None: the image
-    unchanged."""
+    the model's colours are kept there, fading in over the low-pass's width (a float HxW in [0, 1]
+    weighs it, as a downscaled ``known`` does). ``sigma``: the low-pass in the image's pixels (a
+    preview scales it to its resolution). None: the image unchanged."""
     if reference is None:
         return image
     import cv2
@@ -131,8 +135,40 @@ def correct_colours(
     diff = reference.astype(np.float32) - image.astype(np.float32)
     if known is not None:
         diff *= known.astype(np.float32)[..., None]
-    low = cv2.GaussianBlur(diff, (0, 0), sigmaX=COLOR_CORRECTION_SIGMA, borderType=cv2.BORDER_REFLECT)
+    low = cv2.GaussianBlur(diff, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
     return np.clip(np.rint(image.astype(np.float32) + low), 0, 255).astype(np.uint8)
+
+
+class PreviewColours:
+    """The colour correction of live previews: ``correct_colours`` at the preview's resolution, so
+    that with the setting on a preview shows the colours the result will have instead of jumping
+    at the end. The reference (and ``known``) are cropped to a tile and downscaled once per tile;
+    each preview then costs one small blur."""
+
+    def __init__(self, reference: np.ndarray, known: np.ndarray | None) -> None:
+        self.reference, self.known = reference, known
+        self._scaled: dict[tuple[tuple[int, int, int, int], tuple[int, int]], tuple[Any, Any]] = {}
+
+    def __call__(self, preview: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """preview: hxwx3 uint8 of the tile ``box`` (x, y, w, h in output pixels)."""
+        h, w = preview.shape[:2]
+        key = (box, (h, w))
+        if key not in self._scaled:
+            self._scaled[key] = self._scale(box, w, h)
+        reference, known = self._scaled[key]
+        return correct_colours(preview, reference, known, COLOR_CORRECTION_SIGMA * w / box[2])
+
+    def _scale(self, box: tuple[int, int, int, int], w: int, h: int) -> tuple[Any, Any]:
+        import cv2
+
+        x, y, bw, bh = box
+        # Area averaging: a preview pixel is the mean colour of the pixels it covers.
+        crop = self.reference[y : y + bh, x : x + bw]
+        reference = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+        if self.known is None:
+            return reference, None
+        weight = self.known[y : y + bh, x : x + bw].astype(np.float32)
+        return reference, cv2.resize(weight, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def prepare(request: GenerationRequest, model: Any, infill_method: str) -> Inputs:

@@ -265,6 +265,9 @@ class LocalDiffusersEngine:
             emit(Started(request_id, total, len(tiles)))
 
             # 5. One denoising run per candidate (seed, seed + 1, ...)
+            preview_colours = (
+                None if inputs.reference is None else images.PreviewColours(inputs.reference, inputs.known)
+            )
             candidates, seeds = [], []
             for b in range(request.batch):
                 seed = request.seed + b
@@ -274,9 +277,11 @@ class LocalDiffusersEngine:
 
                 def hook(step: int, index: int, x0: Callable[[], Any], offset: int = offset) -> None:
                     preview = None
+                    box = tiles[index].scaled(factor)
                     if self.settings.previews and previewer.due(index):
                         preview = previewer.render(x0(), index)
-                    box = tiles[index].scaled(factor)
+                        if preview_colours is not None:  # as the result will be (step 6)
+                            preview = preview_colours(preview, box)
                     emit(Progress(request_id, offset + step, total, index, box, preview))
 
                 job = SampleJob(

@@ -18,7 +18,7 @@ from canvas_app.cli import MASKED_CONTENT_CHOICES
 from canvas_app.core.colour import ciede2000, srgb_to_lab
 from canvas_app.core.composite import composite
 from canvas_app.core.request import MASKED_CONTENT_MODES
-from canvas_app.engine.api import Finished, GenerationRequest, Mode
+from canvas_app.engine.api import Finished, GenerationRequest, Mode, Progress
 from canvas_app.engine.models import builtin_model_dir
 from canvas_app.engine.wire import decode_request, encode_request
 
@@ -109,6 +109,45 @@ def test_colour_correction_keeps_the_photos_colours_in_the_mask(engine) -> None:
     assert corrected[inside].std(0).mean() > 2
 
 
+def streamed_previews(engine, image: np.ndarray, mask: np.ndarray, color_correction: bool) -> list:
+    """The live previews of a "fill" inpaint, in the order they came."""
+    request = GenerationRequest(
+        mode=Mode.INPAINT,
+        width=SIZE,
+        height=SIZE,
+        steps=6,
+        seed=3,
+        init_image=image,
+        mask=mask,
+        feather=4,
+        strength=0.5,
+        masked_content="fill",
+        color_correction=color_correction,
+    )
+    events = run(engine, request)
+    assert isinstance(events[-1], Finished), getattr(events[-1], "message", events[-1])
+    previews = [e for e in events if isinstance(e, Progress) and e.preview is not None]
+    assert previews and all(e.tile_box == (0, 0, SIZE, SIZE) for e in previews)
+    return [e.preview for e in previews]
+
+
+@builtin
+def test_live_previews_show_the_photos_colours_when_the_setting_is_on(engine) -> None:
+    # Without it the preview shows the model's pink/green and the result then jumps to the photo's
+    # colours; with it each preview is corrected as the result will be.
+    image, clean, mask = grey_wall_with_red_square()
+    plain = streamed_previews(engine, image, mask, color_correction=False)
+    corrected = streamed_previews(engine, image, mask, color_correction=True)
+    side = plain[0].shape[0]  # previews come at latent resolution
+    assert corrected[0].shape == plain[0].shape and side < SIZE
+    small_clean = cv2.resize(clean, (side, side), interpolation=cv2.INTER_AREA)
+    inside = cv2.resize(mask, (side, side), interpolation=cv2.INTER_AREA) == 255
+    for index in (len(plain) // 2, -1):  # mid-run and the last step
+        off = mean_colour_error(plain[index], small_clean, inside)
+        on = mean_colour_error(corrected[index], small_clean, inside)
+        assert on < 3 and on < off / 2, (index, on, off)
+
+
 def test_fill_reaches_the_png_and_needs_a_mask(tmp_path: Path, inpaint4: str, capsys) -> None:
     assert MASKED_CONTENT_CHOICES == MASKED_CONTENT_MODES
     init, mask, out = tmp_path / "init.png", tmp_path / "mask.png", tmp_path / "out.png"
@@ -181,3 +220,23 @@ def test_colour_correction_leaves_the_models_colours_over_empty_canvas() -> None
     assert abs(corrected[:, : 32 - far].mean() - 128) < 2
     assert corrected[:, : 32 - far].std() > 10  # its grain stays
     assert np.array_equal(correct_colours(candidate, None), candidate)
+
+
+def test_a_tiles_preview_is_corrected_from_its_own_crop_and_not_over_empty_canvas() -> None:
+    from canvas_app.engine.images import PreviewColours
+
+    rng = np.random.default_rng(4)
+    reference = np.zeros((64, 128, 3), np.uint8)
+    reference[:, 64:] = (200, 60, 30)  # the right tile's area is orange, the left black
+    known = np.ones((64, 128), bool)
+    known[:, 112:] = False  # the last 16 px are empty canvas (an outpaint)
+    correct = PreviewColours(reference, known)
+    preview = rng.integers(90, 170, (16, 16, 3), dtype=np.uint8)  # a 64 px tile at factor 4
+    right = correct(preview, (64, 0, 64, 64)).astype(np.float32)
+    # Over the image (the tile's first 12 cells) the preview takes the orange of its own crop.
+    assert np.abs(right[:, :10].mean((0, 1)) - (200, 60, 30)).max() < 4
+    # Over the empty canvas it keeps the model's colours (past the low-pass's 2 cells of fade-in).
+    assert np.abs(right[:, 14:] - preview[:, 14:]).max() <= 1
+    assert np.abs(right[:, 12:] - preview[:, 12:]).max() > 20
+    left = correct(preview, (0, 0, 64, 64)).astype(np.float32)
+    assert left.mean() < 15  # black, but for the preview's grain (clipped at 0)
