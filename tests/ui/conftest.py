@@ -2,6 +2,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
@@ -12,3 +14,17 @@ def pytest_configure(config):
     from canvas_app.ui import refcount_guard
 
     refcount_guard.install()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The main window, active (keys go to it), closed at the end with its unsaved changes discarded.
+    A test file may define its own ``window`` fixture instead."""
+    from helpers import make_window
+
+    w = make_window(qtbot, tmp_path)
+    w.activateWindow()
+    qtbot.waitActive(w)
+    yield w
+    w.io.dialogs.save_answers = ["discard"] * 5
+    w.close()

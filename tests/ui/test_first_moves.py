@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from helpers import drag, make_window
+from helpers import drag
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.frames import PromptFrame
 from canvas_app.core.request import DEFAULT_SCHEDULER
 from canvas_app.ui.job_state import JobState
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path)
-    w.activateWindow()
-    qtbot.waitActive(w)
-    yield w
-    w.io.dialogs.save_answers = ["discard"] * 5
-    w.close()
 
 
 def finish(qtbot, window, rid):

@@ -4,24 +4,13 @@ from) and "Keep the photo's colours" (colour correction)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from helpers import drag, make_window
+from helpers import drag
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.request import MASKED_CONTENT_MODES
 from canvas_app.ui.frame_panel import MASKED_CONTENT_TEXT
 from canvas_app.ui.job_state import JobState
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path)
-    w.activateWindow()
-    qtbot.waitActive(w)
-    yield w
-    w.io.dialogs.save_answers = ["discard"] * 5
-    w.close()
 
 
 def test_panel_offers_every_masked_content_mode() -> None:

@@ -4,7 +4,7 @@ refine (default) or one pass in tiles, and the refine strength, set from the fra
 from __future__ import annotations
 
 import pytest
-from helpers import drag, make_window
+from helpers import drag
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -12,16 +12,6 @@ from canvas_app.core.request import DEFAULT_REFINE_STRENGTH, LARGE_FRAME_MODES
 from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH
 from canvas_app.ui.frame_panel import LARGE_FRAME_TEXT
 from canvas_app.ui.job_state import JobState
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path)
-    w.activateWindow()
-    qtbot.waitActive(w)
-    yield w
-    w.io.dialogs.save_answers = ["discard"] * 5
-    w.close()
 
 
 def _generate(qtbot, window):

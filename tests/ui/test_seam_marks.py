@@ -4,24 +4,13 @@ outlined on the canvas; the action re-inpaints a thin band along it, staged like
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from helpers import drag, make_window
+from helpers import drag
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from canvas_app.core.request import Mode
 from canvas_app.core.seams import REPAIR_STRENGTH
 from canvas_app.ui.job_state import JobState
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path)
-    w.activateWindow()
-    qtbot.waitActive(w)
-    yield w
-    w.io.dialogs.save_answers = ["discard"] * 5
-    w.close()
 
 
 def _red_pixels(window) -> int:

@@ -8,22 +8,12 @@ import threading
 
 import numpy as np
 import pytest
-from helpers import drag, make_window
+from helpers import drag
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH, lanczos
 from canvas_app.ui.job_state import JobState
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path)
-    w.activateWindow()
-    qtbot.waitActive(w)
-    yield w
-    w.io.dialogs.save_answers = ["discard"] * 5
-    w.close()
 
 
 def _staged(window, frame_id: str) -> bool:
