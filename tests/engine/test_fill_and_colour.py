@@ -44,6 +44,30 @@ def grey_wall_with_red_square() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return image, clean, mask
 
 
+def inpaint_request(
+    image: np.ndarray,
+    mask: np.ndarray,
+    steps: int,
+    masked_content: str,
+    strength: float,
+    color_correction: bool,
+) -> GenerationRequest:
+    """An empty-prompt inpaint of the whole SIZE x SIZE image, seed 3, feather 4."""
+    return GenerationRequest(
+        mode=Mode.INPAINT,
+        width=SIZE,
+        height=SIZE,
+        steps=steps,
+        seed=3,
+        init_image=image,
+        mask=mask,
+        feather=4,
+        strength=strength,
+        masked_content=masked_content,
+        color_correction=color_correction,
+    )
+
+
 def inpaint(
     engine,
     image: np.ndarray,
@@ -53,19 +77,7 @@ def inpaint(
     color_correction: bool = False,
 ) -> np.ndarray:
     """The accepted result (composited as at accept) of an empty-prompt inpaint."""
-    request = GenerationRequest(
-        mode=Mode.INPAINT,
-        width=SIZE,
-        height=SIZE,
-        steps=8,
-        seed=3,
-        init_image=image,
-        mask=mask,
-        feather=4,
-        strength=strength,
-        masked_content=masked_content,
-        color_correction=color_correction,
-    )
+    request = inpaint_request(image, mask, 8, masked_content, strength, color_correction)
     finished = run(engine, request)[-1]
     assert isinstance(finished, Finished), getattr(finished, "message", finished)
     current = np.dstack([image, np.full((SIZE, SIZE), 255, np.uint8)])
@@ -111,19 +123,7 @@ def test_colour_correction_keeps_the_photos_colours_in_the_mask(engine) -> None:
 
 def streamed_previews(engine, image: np.ndarray, mask: np.ndarray, color_correction: bool) -> list:
     """The live previews of a "fill" inpaint, in the order they came."""
-    request = GenerationRequest(
-        mode=Mode.INPAINT,
-        width=SIZE,
-        height=SIZE,
-        steps=6,
-        seed=3,
-        init_image=image,
-        mask=mask,
-        feather=4,
-        strength=0.5,
-        masked_content="fill",
-        color_correction=color_correction,
-    )
+    request = inpaint_request(image, mask, 6, "fill", 0.5, color_correction)
     events = run(engine, request)
     assert isinstance(events[-1], Finished), getattr(events[-1], "message", events[-1])
     previews = [e for e in events if isinstance(e, Progress) and e.preview is not None]
