@@ -51,6 +51,13 @@ MASKED_CONTENT_TEXT = {
     "fill": "Fill from around (to remove it)",
 }
 EMPTY_PROMPT_NOTE = "Empty prompt: Generate paints a random scene."
+# What an empty prompt does follows the frame's mode: over pixels the model continues what is there.
+EMPTY_PROMPT_NOTES = {
+    Mode.TXT2IMG: EMPTY_PROMPT_NOTE,
+    Mode.IMG2IMG: "Empty prompt: Generate repaints the picture freely, keeping its layout.",
+    Mode.INPAINT: "Empty prompt: the masked area is filled to match its surroundings.",
+    Mode.OUTPAINT: "Empty prompt: the empty area is filled to continue the picture.",
+}
 NO_FRAME_HINT = (
     "No frame selected: these settings go to the next frame. Draw one with the Frame tool (F), "
     "or press Generate to make one here."
@@ -352,12 +359,14 @@ class FramePanel(QWidget):
         frame = self.frame
         if frame is None:
             self.mode_label.setText("")
+            self.prompt_note.setText(EMPTY_PROMPT_NOTE)
             self.strength.setEnabled(True)
             self.masked_content.setEnabled(True)  # for the next frame
             self.color_correction.setEnabled(True)
             return
         mode = self.gen.mode_for(frame.id)
         self.mode_label.setText(f"Mode: {MODE_TEXT[mode]}")
+        self.prompt_note.setText(EMPTY_PROMPT_NOTES[mode])
         self.strength.setEnabled(mode != Mode.TXT2IMG)
         # Only a brushed mask has masked content (an outpaint's empty pixels are always filled).
         brushed = mode is Mode.INPAINT or (

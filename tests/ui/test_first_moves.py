@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from helpers import drag
 from PySide6.QtCore import Qt
@@ -66,6 +67,20 @@ def test_empty_prompt_says_it_paints_a_random_scene(qtbot, window):
     assert "random scene" in window.statusBar().currentMessage()
     type_into(qtbot, window.frame_panel.prompt, "a tree")
     assert not note.isVisible()
+
+
+def test_empty_prompt_note_follows_the_frames_mode(qtbot, window):
+    # Over a photo an empty prompt does not paint a random scene: the note says what it does.
+    note = window.frame_panel.prompt_note
+    window.ws.doc.paste(0, 0, np.full((128, 128, 4), 200, np.uint8))
+    drag(window, "frame", [(0, 0), (128, 128)])
+    qtbot.waitUntil(lambda: "repaints the picture" in note.text(), timeout=3000)
+    drag(window, "mask", [(60, 60), (70, 70)])
+    qtbot.waitUntil(lambda: "masked area is filled" in note.text(), timeout=3000)
+    assert note.isVisible()
+    # Back on empty canvas, with a new frame: a random scene again.
+    drag(window, "frame", [(400, 0), (528, 128)])
+    qtbot.waitUntil(lambda: "random scene" in note.text(), timeout=3000)
 
 
 def test_drawn_frame_takes_the_prompt_typed_before(qtbot, window):
