@@ -13,25 +13,31 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from canvas_app.cli_project import generate_into_project
-from canvas_app.cli_remote import add_remote_arguments, add_serve_parser, make_remote_engine, serve_main
+from canvas_app.cli_remote import add_remote_arguments, add_serve_parser, serve_main
+from canvas_app.cli_run import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    PROG,
+    UsageError,
+    check_model,
+    check_refine,
+    check_scheduler,
+    make_engine,
+    output_paths,
+    read_image,
+    request_default,
+    run_engine,
+)
 from canvas_app.cli_seams import add_repair_seam_parser, repair_seam_png
 from canvas_app.cli_upscale import add_upscale_parser, upscale_png
 
-PROG = "canvas-app"
 LARGE_FRAME_CHOICES = ("two-pass", "tiled")  # core.request.LARGE_FRAME_MODES (not imported: startup cost)
 # core.request.MASKED_CONTENT_MODES (not imported: startup cost; a test keeps them equal)
 MASKED_CONTENT_CHOICES = ("original", "fill")
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,11 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--size", help="WxH in pixels, multiples of 8 (default: the init image's size, else 128x128)"
     )
-    gen.add_argument("--steps", type=int, help=f"denoising steps (default: {_default('steps')})")
+    gen.add_argument("--steps", type=int, help=f"denoising steps (default: {request_default('steps')})")
     gen.add_argument(
         "--guidance",
         type=float,
-        help=f"classifier-free guidance (CFG) scale: how closely to follow the prompt (default: {_default('guidance')})",
+        help=f"classifier-free guidance (CFG) scale: how closely to follow the prompt (default: {request_default('guidance')})",
     )
     gen.add_argument(
         "--seed", type=int, help="seed of the first candidate; the others use seed+1, ... (default: random)"
@@ -68,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--scheduler",
         help="sampler: Euler, Euler a, DPM++ 2M, DPM++ 2M Karras, DPM++ SDE, DDIM, UniPC, LCM "
-        f"(default: {_default('scheduler')})",
+        f"(default: {request_default('scheduler')})",
     )
-    gen.add_argument("--batch", type=int, help=f"number of candidates (default: {_default('batch')})")
+    gen.add_argument("--batch", type=int, help=f"number of candidates (default: {request_default('batch')})")
     gen.add_argument("--init", help="init image (img2img; with transparent pixels: outpaint)")
     gen.add_argument(
         "--region",
@@ -286,142 +292,7 @@ def parse_regions(items: list[str], size: tuple[int, int]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def read_image(path: str, what: str) -> Any:
-    from canvas_app.core.image_io import ImageReadError, read_image
-
-    try:
-        return read_image(path, "L" if what == "mask" else "auto")[0]
-    except ImageReadError as error:
-        raise UsageError(f"cannot read {what} image {path}: {error}") from None
-
-
-def check_model(model: str, allow_pickle: bool) -> None:
-    from canvas_app.engine.errors import ModelError
-    from canvas_app.engine.models import resolve_source
-
-    try:
-        resolve_source(model, allow_pickle)
-    except ModelError as error:
-        raise UsageError(str(error)) from None
-
-
-def check_scheduler(name: str) -> str:
-    from canvas_app.engine.errors import InputError
-    from canvas_app.engine.schedulers import canonical_name
-
-    try:
-        return canonical_name(name)
-    except InputError as error:
-        raise UsageError(str(error)) from None
-
-
-def check_refine(value: float | None) -> float | None:
-    if value is not None and not 0.0 < value <= 1.0:
-        raise UsageError(f"--refine-strength must be in (0, 1], not {value}")
-    return value
-
-
-def make_engine(args: argparse.Namespace) -> Any:
-    from canvas_app.engine.local import EngineSettings, LocalDiffusersEngine
-
-    if getattr(args, "engine", None):
-        return make_remote_engine(args)
-
-    try:
-        from canvas_app.engine.devices import pick_device
-
-        pick_device(args.device)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    # Previews are not shown headless; skip their (small) cost.
-    settings = EngineSettings(
-        device=args.device, allow_pickle=args.allow_pickle, previews=False, infill=args.infill
-    )
-    if getattr(args, "compile", False):
-        settings = replace(settings, compile=True)
-    return LocalDiffusersEngine(settings)
-
-
-class ProgressBar:
-    """A one-line text progress bar on stderr."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.drawn = False
-
-    def __call__(self, event: Any) -> None:
-        from canvas_app.engine.api import Loading, Progress
-        from canvas_app.engine.compiling import COMPILING_STAGE
-
-        if self.quiet:
-            return
-        if isinstance(event, Loading) and event.stage == COMPILING_STAGE:
-            # Minutes without a step: say why (the model loading itself is quick).
-            sys.stderr.write(f"{COMPILING_STAGE}\n")
-            sys.stderr.flush()
-            return
-        if not isinstance(event, Progress):
-            return
-        width = 30
-        done = int(width * event.step / max(event.total, 1))
-        bar = "#" * done + "." * (width - done)
-        sys.stderr.write(f"\r[{bar}] step {event.step}/{event.total} tile {event.tile + 1}")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        """End the bar's line, if there is one (an error message then starts on a line of its own)."""
-        if self.drawn:
-            sys.stderr.write("\n")
-            self.drawn = False
-
-
-def run_engine(engine: Any, request: Any, quiet: bool) -> Any:
-    """Run one request; returns Finished or raises SystemExit-worthy errors as (status, message)."""
-    from canvas_app.engine.api import CancelToken, Finished
-
-    bar = ProgressBar(quiet)
-    events: list[Any] = []
-
-    def emit(event: Any) -> None:
-        events.append(event)
-        bar(event)
-
-    try:
-        engine.generate(request, emit, CancelToken())
-    except KeyboardInterrupt:
-        bar.close()
-        raise
-    bar.close()
-    last = events[-1] if events else None
-    if isinstance(last, Finished):
-        for notice in () if quiet else last.notices:
-            print(f"{PROG}: note: {notice}", file=sys.stderr)
-        return last
-    message = getattr(last, "message", "the run ended without a result")
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return None
-
-
 # -- generate into PNG files ---------------------------------------------------------------------------
-def output_paths(out: str, count: int) -> list[Path]:
-    path = Path(out)
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--out must name a .png file, not {out}")
-    if not path.parent.exists():
-        raise UsageError(f"the folder {path.parent} does not exist")
-    if count == 1:
-        return [path]
-    return [path.with_name(f"{path.stem}-{i + 1}{path.suffix}") for i in range(count)]
-
-
-def _default(name: str) -> Any:
-    """The request's own default, so the CLI and the app agree."""
-    from canvas_app.engine.api import GenerationRequest
-
-    return GenerationRequest.__dataclass_fields__[name].default
-
-
 def generate_png(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -443,7 +314,7 @@ def generate_png(args: argparse.Namespace) -> int:
         raise UsageError("--batch must be at least 1")
     paths = output_paths(args.out, batch)
     model = args.model or "builtin"
-    scheduler = check_scheduler(args.scheduler or _default("scheduler"))
+    scheduler = check_scheduler(args.scheduler or request_default("scheduler"))
     init = read_image(args.init, "init") if args.init else None
     mask = read_image(args.mask, "mask") if args.mask else None
     if mask is not None and init is None:
@@ -482,17 +353,17 @@ def generate_png(args: argparse.Namespace) -> int:
         regions=regions,
         prompt=args.prompt,
         negative_prompt=args.negative or "",
-        steps=args.steps if args.steps is not None else _default("steps"),
-        guidance=args.guidance if args.guidance is not None else _default("guidance"),
+        steps=args.steps if args.steps is not None else request_default("steps"),
+        guidance=args.guidance if args.guidance is not None else request_default("guidance"),
         strength=strength,
         scheduler=scheduler,
         model=model,
         batch=batch,
         tile_plan=TilePlan(args.tile_size, args.overlap),
         loras=loras,
-        large_frame=args.large_frame or _default("large_frame"),
-        refine_strength=refine if refine is not None else _default("refine_strength"),
-        masked_content=args.masked_content or _default("masked_content"),
+        large_frame=args.large_frame or request_default("large_frame"),
+        refine_strength=refine if refine is not None else request_default("refine_strength"),
+        masked_content=args.masked_content or request_default("masked_content"),
         color_correction=args.color_correction,
     )
     # 2. Run

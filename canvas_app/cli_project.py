@@ -6,10 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from canvas_app.cli_run import (
+    EXIT_FAILED,
+    UsageError,
+    check_model,
+    check_refine,
+    check_scheduler,
+    make_engine,
+    run_engine,
+)
+
 
 def parse_frame(text: str) -> tuple[int, int, int, int]:
-    from canvas_app.cli import UsageError
-
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
@@ -23,17 +31,7 @@ def generate_into_project(args: argparse.Namespace) -> int:
     """Generate the frame X,Y,W,H of a project (the frame there with that rectangle, or a new one)
     in the mode the document gives it, and save the first candidate into the project as a patch.
     The project is rewritten atomically, only after a successful run."""
-    from canvas_app.cli import (  # cli imports this module: import back lazily
-        EXIT_FAILED,
-        UsageError,
-        check_model,
-        check_refine,
-        check_scheduler,
-        make_engine,
-        parse_loras,
-        parse_regions,
-        run_engine,
-    )
+    from canvas_app.cli import parse_loras, parse_regions  # cli imports this module: import back lazily
     from canvas_app.core.composite import accept_candidate
     from canvas_app.core.frame_plan import request_for_frame
     from canvas_app.core.project_file import ProjectError, load_project, save_project

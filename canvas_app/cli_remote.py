@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from canvas_app.cli_run import EXIT_FAILED, PROG, UsageError
+
 TOKEN_ENV = "CANVAS_APP_TOKEN"
 
 
@@ -45,8 +47,6 @@ def add_serve_parser(sub: Any) -> None:
 
 
 def read_token(args: argparse.Namespace) -> str:
-    from canvas_app.cli import UsageError
-
     if args.token:
         return str(args.token).strip()
     if args.token_file:
@@ -60,7 +60,6 @@ def read_token(args: argparse.Namespace) -> str:
 
 
 def make_remote_engine(args: argparse.Namespace) -> Any:
-    from canvas_app.cli import UsageError
     from canvas_app.engine.remote import RemoteEngine
 
     if args.device:
@@ -72,7 +71,6 @@ def make_remote_engine(args: argparse.Namespace) -> Any:
 
 
 def serve_main(args: argparse.Namespace) -> int:
-    from canvas_app.cli import EXIT_FAILED, PROG, UsageError
     from canvas_app.serve import launch
 
     if not launch.ray_available():

@@ -11,10 +11,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from canvas_app.cli_run import (
+    EXIT_FAILED,
+    UsageError,
+    check_model,
+    make_engine,
+    output_paths,
+    read_image,
+    request_default,
+    run_engine,
+)
+
 
 def add_repair_seam_parser(sub: Any) -> None:
-    from canvas_app.cli import _default
-
     rs = sub.add_parser(
         "repair-seam",
         help="find and repair a seam at the edge of an inpainted area",
@@ -35,7 +44,7 @@ def add_repair_seam_parser(sub: Any) -> None:
         "--model", help="builtin, a diffusers folder, a .safetensors file or a hub id (default: builtin)"
     )
     rs.add_argument("--strength", type=float, help="how much the band is redrawn, in (0, 1] (default: 0.5)")
-    rs.add_argument("--steps", type=int, help=f"denoising steps (default: {_default('steps')})")
+    rs.add_argument("--steps", type=int, help=f"denoising steps (default: {request_default('steps')})")
     rs.add_argument("--seed", type=int, help="seed (default: random)")
     rs.add_argument(
         "--feather", type=int, default=8, help="feather (px) the inpaint was composited with (default: 8)"
@@ -67,16 +76,6 @@ def repair_seam_png(args: argparse.Namespace) -> int:
     """Check ``args.input`` for a seam at the edge of ``args.mask``; repair it into ``args.out``."""
     import numpy as np
 
-    from canvas_app.cli import (  # cli imports this module: import back lazily
-        EXIT_FAILED,
-        UsageError,
-        _default,
-        check_model,
-        make_engine,
-        output_paths,
-        read_image,
-        run_engine,
-    )
     from canvas_app.core.composite import composite, regen_mask
     from canvas_app.core.export import save_png
     from canvas_app.core.frame_plan import plan_image
@@ -130,7 +129,7 @@ def repair_seam_png(args: argparse.Namespace) -> int:
         negative_prompt=args.negative or "",
         model=model,
         strength=strength,
-        steps=args.steps if args.steps is not None else _default("steps"),
+        steps=args.steps if args.steps is not None else request_default("steps"),
     )
     finished = run_engine(make_engine(args), request, args.quiet)
     if finished is None:

@@ -5,9 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from canvas_app.cli_run import (
+    EXIT_FAILED,
+    UsageError,
+    check_model,
+    make_engine,
+    output_paths,
+    read_image,
+    request_default,
+    run_engine,
+)
+
 
 def add_upscale_parser(sub: Any) -> None:
-    from canvas_app.cli import _default
     from canvas_app.core.upscale import DEFAULT_UPSCALE_STRENGTH
 
     up = sub.add_parser("upscale", help="upscale an image x2/x4 (Lanczos, then refined by the model)")
@@ -24,7 +34,7 @@ def add_upscale_parser(sub: Any) -> None:
         type=float,
         help=f"how much the refinement redraws, in (0, 1] (default: {DEFAULT_UPSCALE_STRENGTH})",
     )
-    up.add_argument("--steps", type=int, help=f"denoising steps (default: {_default('steps')})")
+    up.add_argument("--steps", type=int, help=f"denoising steps (default: {request_default('steps')})")
     up.add_argument("--seed", type=int, help="seed (default: random)")
     up.add_argument(
         "--tile-size", type=int, default=0, help="tile edge in px (default: the model's native size)"
@@ -50,16 +60,6 @@ def upscale_png(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from canvas_app.cli import (  # cli imports this module: import back lazily
-        EXIT_FAILED,
-        UsageError,
-        _default,
-        check_model,
-        make_engine,
-        output_paths,
-        read_image,
-        run_engine,
-    )
     from canvas_app.core.export import save_png
     from canvas_app.core.image_metadata import png_text
     from canvas_app.core.limits import MAX_SEED
@@ -81,7 +81,7 @@ def upscale_png(args: argparse.Namespace) -> int:
             negative_prompt=args.negative or "",
             model=model,
             strength=strength,
-            steps=args.steps if args.steps is not None else _default("steps"),
+            steps=args.steps if args.steps is not None else request_default("steps"),
             seed=random.randint(0, MAX_SEED) if args.seed is None else args.seed,
             tile_plan=TilePlan(args.tile_size, args.overlap),
         )
