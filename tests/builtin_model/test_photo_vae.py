@@ -257,3 +257,54 @@ def test_samples_decode_the_same_latents_with_both_vaes(tmp_path, capsys):
     assert np.isfinite(report["fine-tuned"]["samples_psnr_db_vs_shipped"])
     # Two rows (one per VAE) of six prompts, the photo and its img2img.
     assert Image.open(picture).size == (8 * 192, 2 * 192)
+
+
+def test_a_mosaic_lays_unrelated_tiles_out_row_by_row():
+    tiles = np.stack([np.full((2, 2, 3), v, np.float32) for v in range(8)])
+    pictures = photo_data.mosaic(tiles, 2)
+    assert pictures.shape == (2, 4, 4, 3)
+    assert pictures[0, :2, :2, 0].tolist() == [[0, 0], [0, 0]]
+    assert pictures[0, :2, 2:, 0].tolist() == [[1, 1], [1, 1]]
+    assert pictures[0, 2:, :2, 0].tolist() == [[2, 2], [2, 2]]
+    assert pictures[1, 2:, 2:, 0].tolist() == [[7, 7], [7, 7]]
+
+
+def test_full_stage_on_mosaics_measures_how_flat_colours_depend_on_their_neighbours(setup):
+    root, _, _, train = setup
+    args = [*train, "--stage", "full", "--steps", "1", "--mosaic", "2", "--crop", "8"]
+    assert photo_vae.main([*args, "--work", str(root / "mosaic")]) == 0
+    last = json.loads((root / "mosaic" / "evals.jsonl").read_text().splitlines()[-1])
+    assert last["flat_delta_e00"] >= 0 and last["flat_beside_delta_e00"] >= 0
+
+
+class _LatentDist:
+    def __init__(self, x):
+        self.x = x
+
+    def mode(self):
+        return self.x
+
+
+class _PictureWideShift:
+    """A stand-in round trip that pulls every pixel towards the picture's mean colour (what a
+    network normalising whole pictures can do), or with ``pull=0`` returns the picture exactly."""
+
+    def __init__(self, pull):
+        self.pull = pull
+
+    def encode(self, x):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(latent_dist=_LatentDist(x))
+
+    def decode(self, z):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sample=z + self.pull * (z.mean(dim=(2, 3), keepdim=True) - z))
+
+
+def test_context_shift_is_zero_for_an_exact_round_trip_and_grows_with_the_neighbours_pull():
+    exact = vm.context_shift(_PictureWideShift(0.0))
+    assert exact == {"flat_delta_e00": 0.0, "flat_beside_delta_e00": 0.0}
+    pulled = vm.context_shift(_PictureWideShift(0.3))
+    assert pulled["flat_delta_e00"] < 0.01 < 5 < pulled["flat_beside_delta_e00"]

@@ -91,6 +91,25 @@ def _load(path: Path) -> dict | None:
     return torch.load(path, weights_only=False) if path.exists() else None
 
 
+def photo_samples(
+    rng: np.random.Generator, photos: photo_data.PhotoCrops, args: argparse.Namespace
+) -> np.ndarray:
+    """The batch's photo part: crops and colour fields (``--colour-fraction`` of them), each sample
+    one crop or, with ``--mosaic N``, N x N of them in one picture, shuffled together."""
+    n_samples = args.batch - round(args.batch * args.scene_fraction)
+    n_tiles = n_samples * args.mosaic**2
+    n_colour = round(args.batch * args.colour_fraction) * args.mosaic**2
+    tiles = np.concatenate(
+        [
+            photos.sample(rng, n_tiles - n_colour, args.crop),
+            photo_data.colour_fields(rng, n_colour, args.crop),
+        ]
+    )
+    if args.mosaic == 1:
+        return tiles
+    return photo_data.mosaic(tiles[rng.permutation(n_tiles)], args.mosaic)
+
+
 def train(args: argparse.Namespace) -> dict:
     import torch
 
@@ -160,17 +179,12 @@ def train(args: argparse.Namespace) -> dict:
         f"{before['photo_psnr_db']:.2f} dB ΔE {before['photo_delta_e00']:.2f}, scenes {before['scene_psnr_db']:.2f} dB"
     )
     n_scene = round(args.batch * args.scene_fraction)
-    n_colour = round(args.batch * args.colour_fraction)
     last_save, t0, t_step = time.time(), time.time(), time.time()
     step = start
     for step in range(start, args.steps):
         rng = np.random.default_rng([SEED, step])
         x_np = np.concatenate(
-            [
-                photos.sample(rng, args.batch - n_scene - n_colour, args.crop),
-                photo_data.colour_fields(rng, n_colour, args.crop),
-                scenes.sample(rng, n_scene, args.crop),
-            ]
+            [photo_samples(rng, photos, args), scenes.sample(rng, n_scene, args.crop * args.mosaic)]
         )
         x = torch.from_numpy(x_np).permute(0, 3, 1, 2) * 2 - 1
         for g in opt.param_groups:
@@ -213,7 +227,8 @@ def train(args: argparse.Namespace) -> dict:
             ok = vm.scene_goal_holds(m, before)
             log(
                 f"eval step {step + 1}: photos {m['photo_psnr_db']:.2f} dB ΔE {m['photo_delta_e00']:.2f}, "
-                f"scenes {m['scene_psnr_db']:.2f} dB (min {m['scene_psnr_db_min']:.2f}){drift}"
+                f"scenes {m['scene_psnr_db']:.2f} dB (min {m['scene_psnr_db_min']:.2f}){drift}, flat colours "
+                f"ΔE {m['flat_delta_e00']:.2f} alone, {m['flat_beside_delta_e00']:.2f} beside others"
                 f"{'' if ok else ' [scene goal not met]'} ({time.time() - t0:.0f}s)"
             )
             with open(work / "evals.jsonl", "a") as fh:
@@ -368,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=20_000)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--crop", type=int, default=64)
+    t.add_argument(
+        "--mosaic",
+        type=int,
+        default=1,
+        help="each photo sample is N x N crops of unrelated photos and colour fields (scenes: crops of N x --crop)",
+    )
     t.add_argument("--scene-fraction", type=float, default=0.25)
     t.add_argument("--scenes", type=int, default=512, help="rendered scenes in the training pool")
     t.add_argument("--lr", type=float, default=3e-4, help="learning rate of the decoder")
