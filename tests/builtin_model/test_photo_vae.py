@@ -308,3 +308,38 @@ def test_context_shift_is_zero_for_an_exact_round_trip_and_grows_with_the_neighb
     assert exact == {"flat_delta_e00": 0.0, "flat_beside_delta_e00": 0.0}
     pulled = vm.context_shift(_PictureWideShift(0.3))
     assert pulled["flat_delta_e00"] < 0.01 < 5 < pulled["flat_beside_delta_e00"]
+
+
+def test_a_widened_vae_computes_the_same_round_trip_and_its_copies_can_part(setup):
+    import torch
+
+    from tools.builtin_model import vae_widen
+
+    _, models, _, _ = setup
+    narrow = vm.load_vae(models / "builtin" / "vae")
+    wide = vae_widen.widen(narrow, 2)
+    assert list(wide.config.block_out_channels) == [16, 16]
+    assert wide.config.scaling_factor == narrow.config.scaling_factor
+    x = torch.rand(2, 3, 24, 32) * 2 - 1
+    with torch.no_grad():
+        z_narrow, z_wide = narrow.encode(x).latent_dist.mode(), wide.encode(x).latent_dist.mode()
+        assert torch.allclose(z_narrow, z_wide, atol=1e-5)
+        assert torch.allclose(narrow.decode(z_narrow).sample, wide.decode(z_wide).sample, atol=1e-5)
+    # The copies of a channel read their inputs with different weights, so training can part them.
+    conv = wide.state_dict()["decoder.up_blocks.0.resnets.0.conv1.weight"]
+    assert not torch.equal(conv[:, 0], conv[:, 1])
+
+
+def test_train_widens_once_resumes_the_wide_vae_and_evaluate_loads_it(setup, capsys):
+    root, models, common, train = setup
+    args = [*train, "--stage", "full", "--widen", "2", "--work", str(root / "wide")]
+    assert photo_vae.main([*args, "--steps", "1"]) == 0
+    assert photo_vae.main([*args, "--steps", "2"]) == 0  # resumes: widening again would not load
+    ckpt = _state(root / "wide" / "full.pt")
+    assert ckpt["step"] == 2 and list(ckpt["config"]["block_out_channels"]) == [16, 16]
+    vae = photo_vae.vae_from_checkpoint(root / "wide" / "full.pt", models / "builtin" / "vae")
+    assert list(vae.config.block_out_channels) == [16, 16]
+    assert photo_vae.encoder_changed(vae, vm.load_vae(models / "builtin" / "vae"))
+    capsys.readouterr()
+    assert photo_vae.main(["evaluate", *common, "--checkpoint", str(root / "wide" / "full.pt")]) == 0
+    assert "full.pt" in capsys.readouterr().out

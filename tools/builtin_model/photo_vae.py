@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from canvas_app.engine.devices import set_openmp_defaults
-from tools.builtin_model import photo_data
+from tools.builtin_model import photo_data, vae_widen
 from tools.builtin_model import vae_measure as vm
 from tools.builtin_model.photo_loss import reconstruction_loss
 
@@ -120,16 +120,22 @@ def train(args: argparse.Namespace) -> dict:
     reference = vm.load_vae(Path(args.vae))
     for p in reference.parameters():
         p.requires_grad_(False)
-    vae = copy.deepcopy(reference)
     ckpt_path, best_path = work / f"{args.stage}.pt", work / f"{args.stage}_best.pt"
     ckpt = _load(ckpt_path)
+    vae = architecture_of(ckpt, reference)
     if ckpt is None and (args.init or args.stage == "full"):
         # The full stage starts from what the decoder stage reached, if it ran.
         start_from = _load(Path(args.init)) if args.init else None
         start_from = start_from or _load(work / "decoder_best.pt") or _load(work / "decoder.pt")
         if start_from:
+            vae = architecture_of(start_from, reference)
             vae.load_state_dict(measured_weights(start_from))
+    if ckpt is None and args.widen > 1:
+        vae = vae_widen.widen(vae, args.widen)
+        log(f"widened to channels {list(vae.config.block_out_channels)}, the same function")
     if args.shipped_encoder:
+        if not same_architecture(vae, reference):
+            raise ValueError("--shipped-encoder needs the shipped architecture, not a widened VAE")
         # Only the decoder differs from the shipped VAE, so every latent stays the shipped one and
         # the result can be exported without re-aligning the UNets.
         if args.stage != "decoder":
@@ -240,6 +246,7 @@ def train(args: argparse.Namespace) -> dict:
                 _save(
                     best_path,
                     model=measured.state_dict(),
+                    config=dict(measured.config),
                     step=step + 1,
                     stage=args.stage,
                     metrics=m,
@@ -248,7 +255,12 @@ def train(args: argparse.Namespace) -> dict:
                 log(f"new best at step {step + 1} -> {best_path}")
         if done or time.time() - last_save > args.ckpt_minutes * 60 or (step + 1) % args.eval_every == 0:
             state = dict(
-                model=vae.state_dict(), opt=opt.state_dict(), step=step + 1, best=best, before=before
+                model=vae.state_dict(),
+                config=dict(vae.config),
+                opt=opt.state_dict(),
+                step=step + 1,
+                best=best,
+                before=before,
             )
             if ema is not None:
                 state["ema"] = ema.state_dict()
@@ -258,9 +270,24 @@ def train(args: argparse.Namespace) -> dict:
     return {"before": before, "best": best}
 
 
+def same_architecture(vae, reference) -> bool:
+    return list(vae.config.block_out_channels) == list(reference.config.block_out_channels)
+
+
+def architecture_of(ckpt: dict | None, reference):
+    """A fresh copy of ``reference``, or of the widened VAE the checkpoint was saved from."""
+    from diffusers import AutoencoderKL
+
+    channels = (ckpt or {}).get("config", {}).get("block_out_channels")
+    if channels is None or list(channels) == list(reference.config.block_out_channels):
+        return copy.deepcopy(reference)
+    return AutoencoderKL.from_config(ckpt["config"])
+
+
 def vae_from_checkpoint(path: Path, base: Path = vm.SHIPPED_VAE):
-    vae = vm.load_vae(base)
-    vae.load_state_dict(measured_weights(_load(path)))
+    ckpt = _load(path)
+    vae = architecture_of(ckpt, vm.load_vae(base))
+    vae.load_state_dict(measured_weights(ckpt))
     return vae.eval()
 
 
@@ -275,6 +302,8 @@ def encoder_changed(vae, reference) -> bool:
     """Whether any weight that makes latents differs once both are rounded to fp16 as shipped."""
     import torch
 
+    if not same_architecture(vae, reference):
+        return True
     ref = reference.state_dict()
     return any(
         not torch.equal(v.half(), ref[k].half())
@@ -333,10 +362,10 @@ def export(args: argparse.Namespace) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     vae.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
     for folder in sorted(Path(args.out).glob("builtin*/vae")):
-        # The weights change, the config (and so the latent scaling factor) stays the shipped one.
-        shutil.copyfile(
-            tmp / "diffusion_pytorch_model.safetensors", folder / "diffusion_pytorch_model.safetensors"
-        )
+        # The weights change; the config keeps the shipped latent scaling factor (the VAE was built
+        # from the shipped config), its channels are the widened ones if --widen made it.
+        for name in ("diffusion_pytorch_model.safetensors", "config.json"):
+            shutil.copyfile(tmp / name, folder / name)
         print(f"wrote {folder}")
     shutil.rmtree(tmp)
     return 0
@@ -388,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="each photo sample is N x N crops of unrelated photos and colour fields (scenes: crops of N x --crop)",
+    )
+    t.add_argument(
+        "--widen",
+        type=int,
+        default=1,
+        help="start from a VAE with this many times the channels, the same function (vae_widen.py)",
     )
     t.add_argument("--scene-fraction", type=float, default=0.25)
     t.add_argument("--scenes", type=int, default=512, help="rendered scenes in the training pool")
