@@ -88,6 +88,7 @@ def _painted_frame(window, w: int = 64, h: int = 64) -> str:
 
 def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window):
     frame_id = _painted_frame(window)
+    window.ws.doc.update_frame(frame_id, seed=1234)  # the frame's own seed setting is the upscale's
     engine = window.gen.worker.engine
     assert window.upscale2_action.isEnabled()
     window.upscale2_action.trigger()
@@ -103,6 +104,7 @@ def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window)
         request.large_frame == "tiled"
         and request.strength == DEFAULT_UPSCALE_STRENGTH
         and request.origin == (0, 0)
+        and request.seed == 1234
     )
     # Accepting writes the 128 px result (Enter on the canvas), one undo step with the frame growth after it.
     window.ws.view.setFocus()
@@ -187,6 +189,24 @@ def test_upscale_patch_x2_refines_the_patch_with_its_own_prompt(qtbot, window):
     window.undo_action.trigger()
     window.undo_action.trigger()
     assert window.ws.doc.frame(frame.id).rect == patch.rect
+
+
+def test_upscale_patch_again_asks_for_the_same_seed_the_patchs_own(qtbot, window):
+    # Before: a random seed each time, so upscaling a patch again gave another picture (Upscale
+    # Candidate already used the candidate's seed).
+    patch = _accepted_patch(qtbot, window)
+    engine = window.gen.worker.engine
+    seeds = []
+    for _run in range(2):
+        _click_patch(qtbot, window, patch.id)
+        window.patch_list.upscale_actions[2].trigger()
+        frame_id = window.ws.selected_frame_id
+        _wait_staged(qtbot, window, frame_id)
+        seeds.append(engine.requests[-1].seed)
+        qtbot.keyClick(window.ws.view, Qt.Key.Key_Backspace)  # Discard Candidates
+        window.undo_action.trigger()  # the growth
+        assert window.ws.doc.frame(frame_id).rect == patch.rect
+    assert seeds == [patch.seed, patch.seed]
 
 
 def test_upscale_of_a_patch_whose_frame_was_deleted_makes_a_frame_for_it(qtbot, window):
