@@ -252,7 +252,7 @@ def test_view_changes_are_not_edits() -> None:
         doc.set_view(rotation=3)
 
 
-def test_retract_forgets_the_last_edit_and_only_the_last():
+def test_retract_forgets_the_last_edit_unless_a_later_one_depends_on_it():
     doc = Document()
     frame = doc.add_frame(x=0, y=0, w=64, h=64)
     saved = doc.history.state
