@@ -10,6 +10,10 @@ difference, and the sizes of the files each format would write (int8 ones really
 temporary folder). The VAE and text encoder stay as shipped.
 
     python -m bench.weight_precision --prompts 8 --steps 20 --grid docs/images/int8_vs_fp16.png
+
+``--adherence 100`` also runs evaluate.py's first adherence row (seen prompts, guidance 7.5) with
+both UNets and the shipped attribute classifier: per attribute, how often each is right and how often
+the two agree.
 """
 
 from __future__ import annotations
@@ -108,6 +112,32 @@ def run(
     return made, filled
 
 
+def adherence(n: int, steps: int) -> dict[str, dict[str, float]]:
+    """evaluate.py's first adherence row (its first ``n`` seen prompts and seeds, guidance 7.5) with
+    the shipped fp16 UNet and with its int8 rounding, judged by the shipped attribute classifier."""
+    from tools.builtin_model.classifier import WEIGHTS, AttributeClassifier
+    from tools.builtin_model.evaluate import Generator, accuracy, prompt_for, seen_attributes
+
+    clf = AttributeClassifier()
+    clf.load(WEIGHTS)
+    rng = random.Random(5)  # evaluate.py's
+    seen = [seen_attributes(rng) for _ in range(n)]
+    gen = Generator(MODELS / "builtin", MODELS / "builtin-inpaint", steps)
+    judged = {}
+    for name in ("fp16", "int8"):
+        if name == "int8":
+            gen.base.unet.load_state_dict(int8_per_channel(gen.base.unet.state_dict())[0])
+        images = gen.txt2img([prompt_for(a) for a in seen], guidance=7.5, seed=1000)
+        judged[name] = clf.predict(images)
+    result = {name: accuracy(predicted, seen) for name, predicted in judged.items()}
+    result["same answer"] = {
+        key: float(np.mean([a[key] == b[key] for a, b in zip(judged["fp16"], judged["int8"], strict=True)]))
+        for key in seen[0]
+        if key in judged["fp16"][0]
+    }
+    return result
+
+
 def compare(ref: list[np.ndarray], other: list[np.ndarray]) -> dict:
     values = [psnr(a, b) for a, b in zip(ref, other, strict=True)]
     diffs = [np.abs(a.astype(int) - b.astype(int)) for a, b in zip(ref, other, strict=True)]
@@ -144,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--adherence", type=int, default=0, help="also judge N of evaluate.py's seen prompts with both UNets"
+    )
     parser.add_argument("--grid", type=Path, help="fp16 | int8 | difference x8, txt2img then inpaint")
     args = parser.parse_args(argv)
     import torch
@@ -193,6 +226,14 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append([a, b, diff])
         grid(rows, args.grid)
         print(f"wrote {args.grid}")
+    if args.adherence:
+        start = time.perf_counter()
+        result = adherence(args.adherence, args.steps)
+        print(
+            f"adherence, {args.adherence} seen prompts, guidance 7.5 ({time.perf_counter() - start:.0f} s):"
+        )
+        for name, row in result.items():
+            print(f"  {name}: " + ", ".join(f"{key} {value:.0%}" for key, value in row.items()))
     return 0
 
 
