@@ -196,11 +196,10 @@ def engine_fill(
 
 def model_with_vae(checkpoint: Path, tmp: Path) -> Path:
     """The built-in inpainting pipeline as one diffusers folder, with the VAE of ``checkpoint``
-    (rounded to fp16 as it would ship) and the built-in text encoder and tokenizer."""
-    import torch
-
+    (stored as it would ship) and the built-in text encoder and tokenizer."""
     from canvas_app.resources import builtin_inpaint_model_dir, builtin_model_dir
-    from tools.builtin_model.photo_vae import fp16_round, vae_from_checkpoint
+    from tools.builtin_model.photo_vae import vae_from_checkpoint
+    from tools.builtin_model.shipped_weights import save_shipped
 
     base, inpaint = builtin_model_dir(), builtin_inpaint_model_dir()
     out = tmp / f"builtin-inpaint-{checkpoint.stem}"
@@ -211,8 +210,7 @@ def model_with_vae(checkpoint: Path, tmp: Path) -> Path:
     for name in ("text_encoder", "tokenizer"):
         if not (out / name).exists():
             (out / name).symlink_to((base / name).resolve())
-    vae = fp16_round(vae_from_checkpoint(checkpoint, base / "vae"))
-    vae.to(torch.float16).save_pretrained(out / "vae", safe_serialization=True)
+    save_shipped(vae_from_checkpoint(checkpoint, base / "vae"), out / "vae")
     return out
 
 

@@ -22,15 +22,7 @@ from canvas_app.engine.api import Engine
 from canvas_app.ui import refcount_guard
 from canvas_app.ui.autosave import can_ask_a_person, install_autosave
 from canvas_app.ui.main_window import MainWindow
-from canvas_app.ui.settings import (
-    COMPILE_KEY,
-    DEFAULT_PREVIEW_S,
-    DEVICE_KEY,
-    ENGINE_TOKEN_KEY,
-    ENGINE_URL_KEY,
-    PREVIEW_KEY,
-    Settings,
-)
+from canvas_app.ui.settings import DEVICE_KEY, Settings
 from canvas_app.workers.engine_worker import EngineWorker
 
 ENGINE_START_DELAY_MS = 300
@@ -114,13 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationDisplayName("Canvas")
     app.setWindowIcon(_app_icon())
     settings = Settings()
-    device = args.device or settings.get(DEVICE_KEY, "")
-    preview = settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
     if args.device:
         settings.set(DEVICE_KEY, args.device)
-    url, token = settings.get(ENGINE_URL_KEY, ""), settings.get(ENGINE_TOKEN_KEY, "")
-    compile_unet = settings.get(COMPILE_KEY, False)
-    worker = EngineWorker(make_engine_factory(device, preview, url, token, compile=compile_unet))
+    engine = settings.engine()
+    worker = EngineWorker(
+        make_engine_factory(engine.device, engine.preview_s, engine.url, engine.token, compile=engine.compile)
+    )
     window = MainWindow(worker, settings, engine_factory=make_engine_factory)
     # Quit when the main window closes, even if some other top-level window (a tool tip, a
     # menu) still counts as open for Qt's last-window-closed rule.

@@ -316,11 +316,11 @@ class Document:
         regions.pop(_region_index(regions, region_id))
         self.update_frame(frame_id, "Delete region", regions=tuple(regions))
 
-    def remove_frame(self, frame_id: str) -> None:
+    def remove_frame(self, frame_id: str, label: str = "Delete frame") -> None:
         old = self.frame(frame_id)
         index = list(self.frames).index(frame_id)
         self._put_frame(old, None, index)
-        self._push(FrameCommand(old, None, index, "Delete frame"))
+        self._push(FrameCommand(old, None, index, label))
 
     # -- patches ---------------------------------------------------------------------------------
     def add_patch(self, patch: Patch, pixels: np.ndarray | None, at: tuple[int, int] | None = None) -> Patch:
@@ -366,12 +366,15 @@ class Document:
         return True
 
     def retract(self, command: Command) -> bool:
-        """Revert ``command``, the last edit, and forget it (a redo cannot bring it back): an edit
-        made for work that was then called off. False, and nothing changes, when other edits came
-        after it."""
+        """Revert ``command`` (when done) and forget it (neither undo nor redo brings it back): an
+        edit made for work that was then called off. Edits that came after it stay, done or undone,
+        when none of them depends on it (they change other frames, pixels, patches); False, and
+        nothing changes, when one does."""
+        done = self.history.holds(command)
         if not self.history.retract(command):
             return False
-        command.undo(self)
+        if done:
+            command.undo(self)
         self._after_history_change()
         return True
 

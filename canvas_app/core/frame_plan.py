@@ -116,7 +116,10 @@ def _regen(init: np.ndarray, brushed: np.ndarray, frame_in_crop: Rect) -> np.nda
     return regen
 
 
-def _seed(seed: int | None) -> int:
+def decide_seed(seed: int | None) -> int:
+    """The one decision of a run's seed, from the frame's seed setting (or a seed the run brings
+    along: a patch's, a candidate's): a seed of its own is kept, so that running again reproduces
+    the result; None or -1 ("random") picks a new one. Raises ValueError above MAX_SEED."""
     if seed is None or seed < 0:
         return random.randint(0, MAX_SEED)
     if seed > MAX_SEED:
@@ -151,7 +154,7 @@ def plan_frame(
         frame_in_crop = (frame.x - crop[0], frame.y - crop[1], frame.w, frame.h)
         regen = _regen(init, doc.mask.read(*crop), frame_in_crop)
     return FramePlan(
-        mode, frame.rect, crop, init, regen, feather, _seed(frame.seed if seed is None else seed)
+        mode, frame.rect, crop, init, regen, feather, decide_seed(frame.seed if seed is None else seed)
     )
 
 
@@ -182,7 +185,7 @@ def _plan_with_mask(
     init = doc.image.read(*crop)
     regen = _regen(init, brushed, (fx, fy, frame.w, frame.h))
     return FramePlan(
-        mode, frame.rect, crop, init, regen, feather, _seed(frame.seed if seed is None else seed)
+        mode, frame.rect, crop, init, regen, feather, decide_seed(frame.seed if seed is None else seed)
     )
 
 
@@ -199,7 +202,7 @@ def plan_image(
     w, h = size
     rect = (0, 0, w, h)
     if init is None:
-        return FramePlan(Mode.TXT2IMG, rect, rect, None, None, feather, _seed(seed))
+        return FramePlan(Mode.TXT2IMG, rect, rect, None, None, feather, decide_seed(seed))
     mode = decide_mode(init, mask)
     if mask is not None and mode is Mode.IMG2IMG:
         raise ValueError("the mask marks nothing to regenerate (white = regenerate)")
@@ -207,7 +210,7 @@ def plan_image(
     if mode in (Mode.INPAINT, Mode.OUTPAINT):
         brushed = np.zeros((h, w), np.uint8) if mask is None else mask
         regen = _regen(init, brushed, rect)
-    return FramePlan(mode, rect, rect, init, regen, feather, _seed(seed))
+    return FramePlan(mode, rect, rect, init, regen, feather, decide_seed(seed))
 
 
 def request_for_frame(

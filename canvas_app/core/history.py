@@ -44,6 +44,11 @@ class Command(ABC):
         """The tile arrays this command keeps alive (for the history's memory bound)."""
         return iter(())
 
+    @abstractmethod
+    def touches(self) -> frozenset[str]:
+        """What it changes ("image", "mask", "patches", "frame:<id>"): two commands that touch
+        nothing in common can be undone in either order (see ``History.retract``)."""
+
 
 @dataclass(eq=False)
 class TilesCommand(Command):
@@ -60,6 +65,9 @@ class TilesCommand(Command):
 
     def redo(self, doc: Document) -> None:
         doc._restore_tiles(self.layer, self.after, self.rect)
+
+    def touches(self) -> frozenset[str]:
+        return frozenset((self.layer,))
 
     def arrays(self) -> Iterator[np.ndarray]:
         for tile in (*self.before.values(), *self.after.values()):
@@ -82,6 +90,10 @@ class FrameCommand(Command):
     def redo(self, doc: Document) -> None:
         doc._put_frame(self.before, self.after, self.index)
 
+    def touches(self) -> frozenset[str]:
+        frame = self.after if self.after is not None else self.before
+        return frozenset((f"frame:{frame.id}",)) if frame is not None else frozenset()
+
 
 @dataclass(eq=False)
 class PatchCommand(Command):
@@ -97,6 +109,9 @@ class PatchCommand(Command):
 
     def redo(self, doc: Document) -> None:
         doc._put_patch(self.patch, self.index, self.add)
+
+    def touches(self) -> frozenset[str]:
+        return frozenset(("patches",))
 
 
 @dataclass(eq=False)
@@ -117,6 +132,9 @@ class GroupCommand(Command):
     def arrays(self) -> Iterator[np.ndarray]:
         for cmd in self.commands:
             yield from cmd.arrays()
+
+    def touches(self) -> frozenset[str]:
+        return frozenset().union(*(cmd.touches() for cmd in self.commands))
 
 
 class History:
@@ -179,11 +197,28 @@ class History:
         return None
 
     def retract(self, command: Command) -> bool:
-        """Forget ``command`` if it is the last one done, as if it had never been pushed (the
-        caller reverts its effect); False, and nothing changes, when anything came after it."""
-        if self._groups or self.last is not command:
+        """Forget ``command`` as if it had never been pushed (the caller reverts its effect when it
+        was done): the last one done, or any other, done or undone, that no command after it
+        depends on (touches what it touches). False, and nothing changes, otherwise."""
+        done = self.holds(command)
+        if done is None or self._groups:
             return False
-        self._undo.pop()
+        undo, redo = list(self._undo), self._redo  # the redo stack's top (its oldest) is last
+        if done:
+            at = next(i for i, (_, c) in enumerate(undo) if c is command)
+            later = undo[at + 1 :] + redo
+        else:
+            at = next(i for i, (_, c) in enumerate(redo) if c is command)
+            later = redo[:at]
+        if any(c.touches() & command.touches() for _, c in later):
+            return False
+        # The states after it get new ids: the documents they stand for are not the ones saved.
+        fresh = [(next(_ids), c) for _, c in later]
+        if done:
+            self._undo = deque(undo[:at] + fresh[: len(undo) - at - 1])
+            self._redo = fresh[len(undo) - at - 1 :]
+        else:
+            self._redo = fresh + redo[at + 1 :]
         self._track(command, -1)
         return True
 

@@ -15,14 +15,6 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QProgressBar
 
 from canvas_app.ui.server_models import ServerModels
-from canvas_app.ui.settings import (
-    COMPILE_KEY,
-    DEFAULT_PREVIEW_S,
-    DEVICE_KEY,
-    ENGINE_TOKEN_KEY,
-    ENGINE_URL_KEY,
-    PREVIEW_KEY,
-)
 from canvas_app.workers.engine_worker import EngineFactory
 
 if TYPE_CHECKING:
@@ -53,19 +45,14 @@ class EngineLink(QObject):
 
     def wanted(self) -> tuple[str, str, str, bool]:
         """(device, server URL, token, compile) from the settings: which engine should run."""
-        s = self.window_.settings
-        return (
-            s.get(DEVICE_KEY, ""),
-            s.get(ENGINE_URL_KEY, ""),
-            s.get(ENGINE_TOKEN_KEY, ""),
-            s.get(COMPILE_KEY, False),
-        )
+        return self.window_.settings.engine().engine_key
 
     def apply_settings(self) -> None:
         """Put the engine (this computer's device or a server), and the preview rate, into effect now."""
         window = self.window_
-        device, url, token, compile_unet = wanted = self.wanted()
-        preview = window.settings.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
+        choice = window.settings.engine()
+        device, url, token, compile_unet = wanted = choice.engine_key
+        preview = choice.preview_s
         if self.engine_factory is None:
             window.statusBar().showMessage("The engine settings apply at the next start.", 6000)
             return

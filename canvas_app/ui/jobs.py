@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRectF, Signal
 
 from canvas_app.core.composite import accept_candidate, accepted_pixels, preview_candidate
-from canvas_app.core.frame_plan import decide_mode, plan_frame
+from canvas_app.core.frame_plan import decide_mode, decide_seed, plan_frame
 from canvas_app.core.frames import Patch, PromptFrame
 from canvas_app.core.limits import MAX_SEED
 from canvas_app.core.request import FRAME_SETTINGS, GenerationRequest, Mode, frame_settings
@@ -149,10 +149,11 @@ class GenerationController(QObject):
         return self._upscale(self.ws.doc.frames.get(frame_id), rect, cand.request, scale, pixels, cand.seed)
 
     def upscale_patch(self, patch: Patch, scale: int) -> int:
-        """Upscale x2/x4 an accepted patch: its pixels as they are now, refined with the prompt and
-        settings that made it (its lineage). Staged on the patch's frame, moved onto the patch and
-        grown ``scale`` times (one undo step), or on a new frame where that one is gone. Raises
-        ValueError (empty, too large) before anything changes."""
+        """Upscale x2/x4 an accepted patch: its pixels as they are now, refined with the prompt,
+        settings and seed that made it (its lineage: upscaling it again gives the same result).
+        Staged on the patch's frame, moved onto the patch and grown ``scale`` times (one undo
+        step), or on a new frame where that one is gone. Raises ValueError (empty, too large)
+        before anything changes."""
         lineage = GenerationRequest.from_json(patch.request_json)
         return self._upscale(self.ws.doc.frames.get(patch.frame_id), patch.rect, lineage, scale)
 
@@ -160,17 +161,18 @@ class GenerationController(QObject):
         self,
         frame: PromptFrame | None,
         rect: tuple[int, int, int, int],
-        settings: object,
+        settings: PromptFrame | GenerationRequest,
         scale: int,
         pixels: np.ndarray | None = None,
         seed: int | None = None,
     ) -> int:
         """The one way every upscale goes: ``pixels`` (default: the document's under ``rect``)
-        upscaled with ``settings``' prompt and settings, staged on ``frame`` grown over ``rect``."""
+        upscaled with ``settings``' prompt, settings and seed (``seed`` overrides it), staged on
+        ``frame`` grown over ``rect``."""
         doc = self.ws.doc
         x, y, w, h = rect
         pixels = doc.image.read(*rect) if pixels is None else pixels
-        seed = random.randint(0, MAX_SEED) if seed is None else seed
+        seed = decide_seed(settings.seed if seed is None else seed)
         request = upscale_request(pixels, scale, settings, seed=seed)
         big = dict(x=x, y=y, w=w * scale, h=h * scale)
         last = doc.history.last

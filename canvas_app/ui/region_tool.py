@@ -28,7 +28,7 @@ from canvas_app.core.raster import TiledRaster
 from canvas_app.core.regions import Region, encode_mask
 from canvas_app.ui.canvas_view import PointerEvent, ToolDrag
 from canvas_app.ui.frame_item import region_covers
-from canvas_app.ui.tools import EDGE_CURSORS, HANDLE_TOLERANCE_PX, Tool, edges_at, frame_at
+from canvas_app.ui.tools import EDGE_CURSORS, HANDLE_TOLERANCE_PX, Tool, dragged_edges, edges_at, frame_at
 from canvas_app.ui.workspace import Workspace
 
 FULL = f"a frame holds at most {limits.MAX_REGIONS} regions"
@@ -135,16 +135,7 @@ class RegionTool(_RegionToolBase):
         try:
             while True:
                 ev = yield
-                x0, y0, x1, y1 = region.x, region.y, region.x + region.w, region.y + region.h
-                dx, dy = ev.x - start.x, ev.y - start.y
-                if "l" in edges:
-                    x0 = min(snap(x0 + dx), x1 - SNAP)
-                if "r" in edges:
-                    x1 = max(snap(x1 + dx), x0 + SNAP)
-                if "t" in edges:
-                    y0 = min(snap(y0 + dy), y1 - SNAP)
-                if "b" in edges:
-                    y1 = max(snap(y1 + dy), y0 + SNAP)
+                x0, y0, x1, y1 = dragged_edges(region.rect, edges, ev.x - start.x, ev.y - start.y, SNAP, snap)
                 result = region.with_changes(x=x0, y=y0, w=x1 - x0, h=y1 - y0)
                 self.show(_with_region(frame, result))
         finally:

@@ -3,8 +3,8 @@
 An upscale grows the frame (one undo step) at once, so that its previews fill the grown frame, and
 the candidates staged on the small frame no longer fit it. They are set aside, not thrown away:
 
-- the run is cancelled or fails: the growth is taken back (forgotten by the history when nothing
-  came after it, else undone by a new step) and the candidates are staged again as they were;
+- the run is cancelled or fails: the growth is taken back (forgotten by the history when no later
+  edit depends on it, else undone by a new step) and the candidates are staged again as they were;
 - the upscaled result arrives: it is staged; undoing the growth swaps the small frame's candidates
   back in (and the result aside), redoing it swaps again, until the growth leaves the history.
 
@@ -69,12 +69,19 @@ class SetAside:
         growth = self.running.pop(request_id, None)
         if growth is None:
             return None
+        # As in Krita AI Diffusion and InvokeAI, where a run leaves no trace until its result is
+        # applied: the growth (or the frame made for a patch whose frame was deleted) leaves the
+        # document and the history, even under later edits that do not depend on it (they stay,
+        # undo and redo skip it). Only when the artist edited that frame since is it taken back by
+        # a step of its own, which Undo reverts, so that their edit is not lost.
         frame = doc.frames.get(growth.frame_id)
         taken_back = growth.command is not None and doc.retract(growth.command)
-        if not taken_back and frame is not None and growth.before is not None and frame.rect == growth.after:
-            # Edits came after the growth: undo it by a step of its own, leaving theirs alone.
-            x, y, w, h = growth.before
-            doc.update_frame(growth.frame_id, "Cancel upscale", x=x, y=y, w=w, h=h)
+        if not taken_back and frame is not None and frame.rect == growth.after:
+            if growth.before is None:
+                doc.remove_frame(growth.frame_id, "Cancel upscale")
+            else:
+                x, y, w, h = growth.before
+                doc.update_frame(growth.frame_id, "Cancel upscale", x=x, y=y, w=w, h=h)
         if growth.aside is not None:
             self._restore(growth.frame_id, growth.aside)
         return growth.frame_id

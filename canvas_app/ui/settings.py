@@ -4,6 +4,7 @@ break the start."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QSettings
@@ -20,6 +21,24 @@ DEFAULT_PREVIEW_S = 0.1
 MODEL_KEY = "model/last"  # the model new frames use
 ENGINE_URL_KEY = "engine/server_url"  # "" = this computer; else an engine server (canvas-app serve)
 ENGINE_TOKEN_KEY = "engine/server_token"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine the settings ask for (read at start-up, by the window's engine link and by the
+    Settings dialog): this computer's ``device`` ("" = the best available) or an engine server
+    (``url``, ``token``), whether to compile the UNet, and how often previews come."""
+
+    device: str = ""
+    preview_s: float = DEFAULT_PREVIEW_S
+    url: str = ""
+    token: str = ""
+    compile: bool = False
+
+    @property
+    def engine_key(self) -> tuple[str, str, str, bool]:
+        """What needs another engine when it changes (the preview rate changes on the running one)."""
+        return (self.device, self.url, self.token, self.compile)
 
 
 class Settings:
@@ -52,6 +71,23 @@ class Settings:
 
     def sync(self) -> None:
         self.q.sync()
+
+    # -- engine ----------------------------------------------------------------------------------
+    def engine(self) -> EngineChoice:
+        return EngineChoice(
+            device=self.get(DEVICE_KEY, ""),
+            preview_s=self.get(PREVIEW_KEY, DEFAULT_PREVIEW_S),
+            url=self.get(ENGINE_URL_KEY, ""),
+            token=self.get(ENGINE_TOKEN_KEY, ""),
+            compile=self.get(COMPILE_KEY, False),
+        )
+
+    def set_engine(self, choice: EngineChoice) -> None:
+        self.set(DEVICE_KEY, choice.device)
+        self.set(PREVIEW_KEY, choice.preview_s)
+        self.set(ENGINE_URL_KEY, choice.url)
+        self.set(ENGINE_TOKEN_KEY, choice.token)
+        self.set(COMPILE_KEY, choice.compile)
 
     # -- recent files ----------------------------------------------------------------------------
     def recent_files(self) -> list[str]:

@@ -23,15 +23,7 @@ from PySide6.QtWidgets import (
 
 from canvas_app.ui.autosave import DEFAULT_INTERVAL_S, INTERVAL_KEY
 from canvas_app.ui.model_picker import list_models
-from canvas_app.ui.settings import (
-    COMPILE_KEY,
-    DEFAULT_PREVIEW_S,
-    DEVICE_KEY,
-    ENGINE_TOKEN_KEY,
-    ENGINE_URL_KEY,
-    MODEL_KEY,
-    PREVIEW_KEY,
-)
+from canvas_app.ui.settings import MODEL_KEY, EngineChoice
 
 if TYPE_CHECKING:
     from canvas_app.ui.main_window import MainWindow
@@ -55,15 +47,17 @@ class SettingsDialog(QDialog):
         self.setObjectName("settings_dialog")
         self.window_ = window
         s = window.settings
+        chosen = s.engine()
 
         # Engine: this computer, or an engine server (canvas-app serve) by URL and token.
         self.engine = QComboBox(objectName="engine")
         self.engine.addItem("This computer", "local")
         self.engine.addItem("Engine server", "server")
-        url = s.get(ENGINE_URL_KEY, "")
-        self.engine.setCurrentIndex(1 if url else 0)
-        self.server_url = QLineEdit(url, objectName="server_url", placeholderText="http://gpu-box:8000")
-        self.server_token = QLineEdit(s.get(ENGINE_TOKEN_KEY, ""), objectName="server_token")
+        self.engine.setCurrentIndex(1 if chosen.url else 0)
+        self.server_url = QLineEdit(
+            chosen.url, objectName="server_url", placeholderText="http://gpu-box:8000"
+        )
+        self.server_token = QLineEdit(chosen.token, objectName="server_token")
         self.server_token.setEchoMode(QLineEdit.EchoMode.Password)
         self.server_token.setPlaceholderText("printed by canvas-app serve")
         self.engine_problem = QLabel(objectName="engine_problem")
@@ -73,9 +67,9 @@ class SettingsDialog(QDialog):
         self.device = QComboBox(objectName="device")
         for label, value in DEVICES:
             self.device.addItem(label, value)
-        self.device.setCurrentIndex(max(0, self.device.findData(s.get(DEVICE_KEY, ""))))
+        self.device.setCurrentIndex(max(0, self.device.findData(chosen.device)))
         self.preview = QComboBox(objectName="preview_rate")
-        rate = s.get(PREVIEW_KEY, DEFAULT_PREVIEW_S)
+        rate = chosen.preview_s
         for label, value in PREVIEW_RATES:
             self.preview.addItem(label, value)
         nearest = min(range(len(PREVIEW_RATES)), key=lambda i: abs(PREVIEW_RATES[i][1] - rate))
@@ -84,7 +78,7 @@ class SettingsDialog(QDialog):
             "Compile the model (faster steps; the first run of each size compiles for minutes)"
         )
         self.compile.setObjectName("compile")
-        self.compile.setChecked(s.get(COMPILE_KEY, False))
+        self.compile.setChecked(chosen.compile)
         self.autosave = QSpinBox(minimum=0, maximum=MAX_AUTOSAVE_S, suffix=" s", objectName="autosave")
         self.autosave.setSpecialValueText("off")
         self.autosave.setValue(int(s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S)))
@@ -160,22 +154,15 @@ class SettingsDialog(QDialog):
         if server is None:
             self.server_url.setFocus()
             return False
-        device, preview = str(self.device.currentData()), float(self.preview.currentData())
-        compile_unet = self.compile.isChecked()
-        wanted = (device, preview, *server, compile_unet)
-        current = (
-            s.get(DEVICE_KEY, ""),
-            s.get(PREVIEW_KEY, DEFAULT_PREVIEW_S),
-            s.get(ENGINE_URL_KEY, ""),
-            s.get(ENGINE_TOKEN_KEY, ""),
-            s.get(COMPILE_KEY, False),
+        wanted = EngineChoice(
+            device=str(self.device.currentData()),
+            preview_s=float(self.preview.currentData()),
+            url=server[0],
+            token=server[1],
+            compile=self.compile.isChecked(),
         )
-        if wanted != current:
-            s.set(DEVICE_KEY, device)
-            s.set(PREVIEW_KEY, preview)
-            s.set(ENGINE_URL_KEY, server[0])
-            s.set(ENGINE_TOKEN_KEY, server[1])
-            s.set(COMPILE_KEY, compile_unet)
+        if wanted != s.engine():
+            s.set_engine(wanted)
             w.engine_link.apply_settings()
         interval = float(self.autosave.value())
         if interval != s.get(INTERVAL_KEY, DEFAULT_INTERVAL_S):

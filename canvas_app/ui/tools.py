@@ -47,6 +47,29 @@ def edges_at(rect: tuple[float, float, float, float], x: float, y: float, tol: f
     return edges
 
 
+def dragged_edges(
+    rect: tuple[float, float, float, float],
+    edges: str,
+    dx: float,
+    dy: float,
+    minimum: float,
+    place: Callable[[float], float] = lambda v: v,
+) -> tuple[float, float, float, float]:
+    """The corners (x0, y0, x1, y1) of ``rect`` (x, y, w, h) after a drag by (dx, dy) of its
+    ``edges`` (as ``edges_at`` names them): each moved edge put where ``place`` says (snapped, for
+    a region) and kept ``minimum`` from the opposite one. Frames and regions resize by it."""
+    x0, y0, x1, y1 = rect[0], rect[1], rect[0] + rect[2], rect[1] + rect[3]
+    if "l" in edges:
+        x0 = min(place(x0 + dx), x1 - minimum)
+    if "r" in edges:
+        x1 = max(place(x1 + dx), x0 + minimum)
+    if "t" in edges:
+        y0 = min(place(y0 + dy), y1 - minimum)
+    if "b" in edges:
+        y1 = max(place(y1 + dy), y0 + minimum)
+    return x0, y0, x1, y1
+
+
 EDGE_CURSORS = {
     "l": Qt.CursorShape.SizeHorCursor,
     "r": Qt.CursorShape.SizeHorCursor,
@@ -256,16 +279,7 @@ class FrameTool(Tool):
         try:
             while True:
                 ev = yield
-                x0, y0, x1, y1 = frame.x, frame.y, frame.x + frame.w, frame.y + frame.h
-                dx, dy = ev.x - start.x, ev.y - start.y
-                if "l" in edges:
-                    x0 = min(x0 + dx, x1 - MIN_FRAME)
-                if "r" in edges:
-                    x1 = max(x1 + dx, x0 + MIN_FRAME)
-                if "t" in edges:
-                    y0 = min(y0 + dy, y1 - MIN_FRAME)
-                if "b" in edges:
-                    y1 = max(y1 + dy, y0 + MIN_FRAME)
+                x0, y0, x1, y1 = dragged_edges(frame.rect, edges, ev.x - start.x, ev.y - start.y, MIN_FRAME)
                 x0, y0, x1, y1 = snap(x0), snap(y0), snap(x1), snap(y1)
                 result = frame.resized(x0, y0, max(x1 - x0, MIN_FRAME), max(y1 - y0, MIN_FRAME))
                 item.set_frame(result)

@@ -8,6 +8,7 @@ import pytest
 
 from canvas_app.engine.models import dtype_kwarg
 from tools.builtin_model import crops, denoising, train
+from tools.builtin_model.shipped_weights import SAFETENSORS_DTYPE, stored_dtypes
 
 SMALL_BATCHES = ["--vae-batch", "2", "--unet-batch", "2", "--inpaint-batch", "2"]
 
@@ -59,6 +60,7 @@ def test_exported_folders_load_offline_and_generate(trained):
     for folder in ("builtin", "builtin-inpaint"):
         weights = list((out / folder).rglob("*.safetensors"))
         assert weights and not list((out / folder).rglob("*.bin"))
+        assert all(stored_dtypes(w) == {SAFETENSORS_DTYPE} for w in weights)
         assert (out / folder / "latent_rgb.json").exists()
 
 

@@ -252,7 +252,7 @@ def test_view_changes_are_not_edits() -> None:
         doc.set_view(rotation=3)
 
 
-def test_retract_forgets_the_last_edit_and_only_the_last():
+def test_retract_forgets_the_last_edit_unless_a_later_one_depends_on_it():
     doc = Document()
     frame = doc.add_frame(x=0, y=0, w=64, h=64)
     saved = doc.history.state
@@ -268,11 +268,53 @@ def test_retract_forgets_the_last_edit_and_only_the_last():
 
     doc.update_frame(frame.id, w=128, h=128)
     grow = doc.history.last
-    doc.fill_mask(0, 0, 8, 8)
-    assert not doc.retract(grow)  # an edit came after it: nothing changes
-    assert doc.frame(frame.id).rect == (0, 0, 128, 128) and doc.mask.read(0, 0, 8, 8).min() == 255
+    doc.update_frame(frame.id, prompt="a boat")
+    assert not doc.retract(grow)  # an edit of that frame came after it: nothing changes
+    assert doc.frame(frame.id).rect == (0, 0, 128, 128) and doc.frame(frame.id).prompt == "a boat"
     doc.undo()
     doc.undo()
     assert doc.history.holds(grow) is False
     doc.redo()
     assert doc.history.holds(grow) is True
+
+
+def test_retract_under_later_edits_that_do_not_depend_on_it_keeps_them():
+    # An upscale's frame made, then a stroke, another frame and a patch: the frame is retracted
+    # from the middle of the history; the later edits stay, and undo/redo never bring it back.
+    doc = Document()
+    made = doc.add_frame(x=0, y=0, w=256, h=256)
+    add = doc.history.last
+    doc.mark_saved()
+    doc.fill_mask(300, 300, 8, 8)
+    other = doc.add_frame(x=400, y=0, w=64, h=64)
+    patch = Patch(frame_id=other.id, x=400, y=0, w=4, h=4, seed=1, request_json="{}")
+    doc.add_patch(patch, np.full((4, 4, 4), 200, np.uint8))
+    saved_later = doc.history.state
+    doc.undo()  # the patch: on the redo stack
+    assert add is not None and doc.retract(add)
+    assert list(doc.frames) == [other.id] and doc.mask.read(300, 300, 8, 8).min() == 255
+    assert doc.history.holds(add) is None and doc.modified and doc.history.redo_label == "Accept patch"
+    doc.redo()
+    assert len(doc.patches) == 1 and doc.history.state != saved_later  # not the state saved then
+    while doc.undo():
+        assert made.id not in doc.frames
+    assert not doc.frames and doc.mask.read(300, 300, 8, 8).max() == 0 and not doc.patches
+    while doc.redo():
+        assert made.id not in doc.frames
+    assert list(doc.frames) == [other.id] and len(doc.patches) == 1
+
+    # An undone edit is forgotten too (a redo would have brought it back), unless a later one
+    # depends on it.
+    doc.update_frame(other.id, w=128)
+    grow = doc.history.last
+    doc.fill_mask(0, 0, 4, 4)
+    doc.undo()
+    doc.undo()
+    assert grow is not None and doc.retract(grow)
+    assert doc.frame(other.id).w == 64 and doc.redo() and doc.mask.read(0, 0, 4, 4).min() == 255
+    assert not doc.can_redo and doc.frame(other.id).w == 64
+    doc.update_frame(other.id, w=128)
+    grow = doc.history.last
+    doc.update_frame(other.id, prompt="a kite")
+    doc.undo()
+    assert grow is not None and not doc.retract(grow) and doc.frame(other.id).w == 128

@@ -3,6 +3,8 @@ refine (default) or one pass in tiles, and the refine strength, set from the fra
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from helpers import drag
 from PySide6.QtCore import Qt
@@ -86,6 +88,7 @@ def _painted_frame(window, w: int = 64, h: int = 64) -> str:
 
 def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window):
     frame_id = _painted_frame(window)
+    window.ws.doc.update_frame(frame_id, seed=1234)  # the frame's own seed setting is the upscale's
     engine = window.gen.worker.engine
     assert window.upscale2_action.isEnabled()
     window.upscale2_action.trigger()
@@ -101,6 +104,7 @@ def test_upscale_x2_grows_the_frame_and_stages_the_refined_pixels(qtbot, window)
         request.large_frame == "tiled"
         and request.strength == DEFAULT_UPSCALE_STRENGTH
         and request.origin == (0, 0)
+        and request.seed == 1234
     )
     # Accepting writes the 128 px result (Enter on the canvas), one undo step with the frame growth after it.
     window.ws.view.setFocus()
@@ -187,6 +191,24 @@ def test_upscale_patch_x2_refines_the_patch_with_its_own_prompt(qtbot, window):
     assert window.ws.doc.frame(frame.id).rect == patch.rect
 
 
+def test_upscale_patch_again_asks_for_the_same_seed_the_patchs_own(qtbot, window):
+    # Before: a random seed each time, so upscaling a patch again gave another picture (Upscale
+    # Candidate already used the candidate's seed).
+    patch = _accepted_patch(qtbot, window)
+    engine = window.gen.worker.engine
+    seeds = []
+    for _run in range(2):
+        _click_patch(qtbot, window, patch.id)
+        window.patch_list.upscale_actions[2].trigger()
+        frame_id = window.ws.selected_frame_id
+        _wait_staged(qtbot, window, frame_id)
+        seeds.append(engine.requests[-1].seed)
+        qtbot.keyClick(window.ws.view, Qt.Key.Key_Backspace)  # Discard Candidates
+        window.undo_action.trigger()  # the growth
+        assert window.ws.doc.frame(frame_id).rect == patch.rect
+    assert seeds == [patch.seed, patch.seed]
+
+
 def test_upscale_of_a_patch_whose_frame_was_deleted_makes_a_frame_for_it(qtbot, window):
     patch = _accepted_patch(qtbot, window, "a yellow sun")
     window.ws.doc.remove_frame(patch.frame_id)
@@ -196,6 +218,59 @@ def test_upscale_of_a_patch_whose_frame_was_deleted_makes_a_frame_for_it(qtbot, 
     assert frame.rect == (patch.x, patch.y, 256, 256) and frame.prompt == "a yellow sun"
     _wait_staged(qtbot, window, frame.id)
     assert window.gen.worker.engine.requests[-1].prompt == "a yellow sun"
+
+
+def _upscale_deleted_frames_patch(qtbot, window):
+    """A patch whose frame was deleted (Delete on the canvas), upscaled x4 with the engine held
+    before its first step; returns (patch, the frame made for it, the job)."""
+    patch = _accepted_patch(qtbot, window, "a yellow sun")
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Delete)
+    assert not window.ws.doc.frames
+    _click_patch(qtbot, window, patch.id)
+    window.gen.worker.engine.gate = threading.Event()
+    window.patch_list.upscale_actions[4].trigger()
+    (made,) = window.ws.doc.frames.values()
+    job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    return patch, made, job
+
+
+def _cancel(qtbot, window, job) -> None:
+    window.ws.view.setFocus()
+    qtbot.keyClick(window.ws.view, Qt.Key.Key_Escape)
+    window.gen.worker.engine.gate.set()
+    qtbot.waitUntil(lambda: job.state is JobState.CANCELLED, timeout=10000)
+
+
+def test_cancelled_upscale_of_a_deleted_frames_patch_takes_the_frame_away_and_keeps_later_edits(
+    qtbot, window
+):
+    # Before: with an edit after the upscale, Esc left the frame it made in the document.
+    patch, made, job = _upscale_deleted_frames_patch(qtbot, window)
+    drag(window, "frame", [(400, 0), (464, 64)])  # the artist goes on: another frame
+    other = window.ws.selected_frame_id
+    _cancel(qtbot, window, job)
+    assert list(window.ws.doc.frames) == [other] and made.id not in window.ws.scene.frame_items
+    # The history as if the upscale never ran: Undo takes the new frame, then brings the deleted
+    # one back; Redo goes forward again; the upscale's frame never comes back.
+    assert window.undo_action.isEnabled() and window.ws.doc.history.undo_label == "Add frame"
+    window.undo_action.trigger()
+    assert not window.ws.doc.frames
+    window.undo_action.trigger()
+    assert list(window.ws.doc.frames) == [patch.frame_id]
+    window.redo_action.trigger()
+    window.redo_action.trigger()
+    assert list(window.ws.doc.frames) == [other] and not window.redo_action.isEnabled()
+
+
+def test_cancelled_upscale_of_a_deleted_frames_patch_after_editing_that_frame_loses_no_edit(qtbot, window):
+    _patch, made, job = _upscale_deleted_frames_patch(qtbot, window)
+    window.ws.doc.update_frame(made.id, prompt="a yellow moon")  # the artist edits the new frame
+    _cancel(qtbot, window, job)
+    assert not window.ws.doc.frames  # taken away by a step of its own ...
+    assert window.ws.doc.history.undo_label == "Cancel upscale"
+    window.undo_action.trigger()  # ... which Undo reverts: the edit is not lost
+    assert window.ws.doc.frame(made.id).prompt == "a yellow moon"
 
 
 def test_upscale_of_an_erased_patch_says_why_and_changes_nothing(qtbot, window):

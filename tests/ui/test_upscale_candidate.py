@@ -209,20 +209,35 @@ def test_a_failed_upscale_leaves_the_candidates_staged(qtbot, window):
     assert _bar_offers_the_candidates(window)
 
 
-def test_a_cancel_after_other_edits_shrinks_the_frame_back_by_a_step_of_its_own(qtbot, window):
+@pytest.mark.parametrize("edit", ["mask", "the frame"])
+def test_a_cancel_after_other_edits_shrinks_the_frame_back_and_keeps_them(qtbot, window, edit):
     frame_id = _stage_two(qtbot, window)
     candidates = list(window.gen.staging[frame_id].candidates)
     engine = window.gen.worker.engine
     engine.gate = threading.Event()
     window.patch_list.upscale_actions[2].trigger()
     job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
-    window.ws.doc.fill_mask(200, 200, 8, 8)  # an edit while it runs stays
+    if edit == "mask":  # an edit while it runs stays
+        window.ws.doc.fill_mask(200, 200, 8, 8)
+    else:
+        window.ws.doc.update_frame(frame_id, prompt="a blue house")
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
     engine.gate.set()
     qtbot.waitUntil(lambda: job.state is JobState.CANCELLED, timeout=10000)
     assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
-    assert window.ws.doc.mask.read(200, 200, 8, 8).min() == 255
     assert window.gen.staging[frame_id].candidates == candidates
+    if edit == "mask":
+        # The growth leaves the history: Undo takes the mask back, the frame stays small.
+        assert window.ws.doc.mask.read(200, 200, 8, 8).min() == 255
+        window.undo_action.trigger()
+        assert window.ws.doc.mask.read(200, 200, 8, 8).max() == 0
+        assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
+    else:
+        # The edit of the grown frame depends on the growth: a step of its own shrinks it back.
+        assert window.ws.doc.history.undo_label == "Cancel upscale"
+        window.undo_action.trigger()
+        assert window.ws.doc.frame(frame_id).prompt == "a blue house"
+        assert window.ws.doc.frame(frame_id).rect == (0, 0, 128, 128)
 
 
 def test_undo_of_the_growth_brings_the_candidates_back_and_redo_the_result(qtbot, window):

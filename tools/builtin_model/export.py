@@ -1,4 +1,5 @@
-"""Write the trained built-in model as diffusers pipeline folders (fp16 safetensors)."""
+"""Write the trained built-in model as diffusers pipeline folders (safetensors in the shipped dtype,
+``shipped_weights``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from canvas_app.engine.models import SHARED_COMPONENTS
 from tools.builtin_model import architecture as arch
+from tools.builtin_model.shipped_weights import save_shipped
 
 PREVIEW_MAP_FILE = "latent_rgb.json"  # read by canvas_app.engine.previews
 
@@ -63,8 +65,6 @@ def _pipeline(kind: str, vae, text_encoder, tokenizer, unet):
 
 def export_models(work, out_dir: Path) -> list[Path]:
     """Export ``builtin`` (and ``builtin-inpaint`` once trained) from the checkpoints in ``work``."""
-    import torch
-
     from tools.builtin_model.crops import load_data
     from tools.builtin_model.train import load_tokenizer, load_vae
     from tools.builtin_model.workdir import load_checkpoint
@@ -90,11 +90,11 @@ def export_models(work, out_dir: Path) -> list[Path]:
         unet = arch.make_unet(channels)
         unet.load_state_dict(ckpt["unet"])
         card = cards[kind]
-        pipe = _pipeline(kind, vae, text_encoder, tokenizer, unet).to(torch.float16)
+        pipe = _pipeline(kind, vae, text_encoder, tokenizer, unet)
         target = out_dir / ("builtin" if kind == "base" else "builtin-inpaint")
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        pipe.save_pretrained(tmp, safe_serialization=True)
+        save_shipped(pipe, tmp)  # leaves the shared VAE and text encoder in fp32 for the next one
         if kind == "inpaint":  # it uses the base's VAE, text encoder and tokenizer: no second copy
             for component in SHARED_COMPONENTS:
                 shutil.rmtree(tmp / component)
@@ -103,8 +103,5 @@ def export_models(work, out_dir: Path) -> list[Path]:
             shutil.copy(card, tmp / "README.md")
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-        pipe.to(torch.float32)
-        vae.to(torch.float32)
-        text_encoder.to(torch.float32)
         written.append(target)
     return written

@@ -37,6 +37,7 @@ from tools.builtin_model import architecture as arch
 from tools.builtin_model import photo_data
 from tools.builtin_model.crops import LatentCrops, load_data
 from tools.builtin_model.denoising import denoiser_target, loss_weights, lr_at
+from tools.builtin_model.shipped_weights import save_shipped
 from tools.builtin_model.train import (
     encode_text,
     inpaint_conditioning,
@@ -231,14 +232,12 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def write_unet(checkpoint: Path, shipped: Path, folder: Path) -> Path:
-    """The checkpoint's UNet as it ships: fp16 safetensors beside the shipped config, unchanged."""
-    import torch
-
+    """The checkpoint's UNet as it ships: safetensors in the shipped dtype beside the shipped config."""
     unet = load_unet(shipped)
     unet.load_state_dict(load_checkpoint(checkpoint)["unet"])
     tmp = folder.parent / f".{folder.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    unet.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
+    save_shipped(unet, tmp)
     folder.mkdir(parents=True, exist_ok=True)
     if (shipped / "unet" / "config.json").resolve() != (folder / "config.json").resolve():
         shutil.copyfile(shipped / "unet" / "config.json", folder / "config.json")

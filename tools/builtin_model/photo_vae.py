@@ -37,6 +37,7 @@ from canvas_app.engine.devices import set_openmp_defaults
 from tools.builtin_model import photo_data, vae_widen
 from tools.builtin_model import vae_measure as vm
 from tools.builtin_model.photo_loss import reconstruction_loss
+from tools.builtin_model.shipped_weights import as_shipped, save_shipped, shipped_dtype
 
 SEED = 20_240_611
 ENCODER_PREFIXES = ("encoder.", "quant_conv.")  # the weights that make latents
@@ -291,22 +292,15 @@ def vae_from_checkpoint(path: Path, base: Path = vm.SHIPPED_VAE):
     return vae.eval()
 
 
-def fp16_round(vae):
-    """The weights as they will ship: rounded to fp16, used in fp32."""
-    import torch
-
-    return copy.deepcopy(vae).to(torch.float16).to(torch.float32)
-
-
 def encoder_changed(vae, reference) -> bool:
-    """Whether any weight that makes latents differs once both are rounded to fp16 as shipped."""
+    """Whether any weight that makes latents differs once both are rounded as shipped."""
     import torch
 
     if not same_architecture(vae, reference):
         return True
-    ref = reference.state_dict()
+    ref, dtype = reference.state_dict(), shipped_dtype()
     return any(
-        not torch.equal(v.half(), ref[k].half())
+        not torch.equal(v.to(dtype), ref[k].to(dtype))
         for k, v in vae.state_dict().items()
         if k.startswith(ENCODER_PREFIXES)
     )
@@ -322,7 +316,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     rows = [("shipped VAE", vm.measure(reference, held, scenes))]
     vaes = [reference]
     for ckpt in args.checkpoint:
-        vae = fp16_round(vae_from_checkpoint(Path(ckpt), Path(args.vae)))
+        vae = as_shipped(vae_from_checkpoint(Path(ckpt), Path(args.vae)))
         rows.append((Path(ckpt).name, vm.measure(vae, held, scenes, reference)))
         vaes.append(vae)
     print(vm.table(rows))
@@ -334,14 +328,14 @@ def evaluate(args: argparse.Namespace) -> dict:
 
 
 def export(args: argparse.Namespace) -> int:
-    """Write the fine-tuned VAE (fp16 safetensors, the shipped config) into every built-in pipeline
+    """Write the fine-tuned VAE (safetensors in the shipped dtype, the shipped config) into every built-in pipeline
     folder, only if the scenes keep their quality; refuses a moved latent space unless told."""
     import torch
 
     torch.set_num_threads(args.threads)
     shipped = Path(args.out) / "builtin" / "vae"
     reference = vm.load_vae(shipped)
-    vae = fp16_round(vae_from_checkpoint(Path(args.checkpoint), shipped))
+    vae = as_shipped(vae_from_checkpoint(Path(args.checkpoint), shipped))
     held = heldout_photos(Path(args.heldout))
     scenes = photo_data.eval_scenes(args.eval_scenes)
     before, after = vm.measure(reference, held, scenes), vm.measure(vae, held, scenes, reference)
@@ -360,7 +354,7 @@ def export(args: argparse.Namespace) -> int:
         return 1
     tmp = Path(args.out) / ".vae-export.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    vae.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
+    save_shipped(vae, tmp)
     for folder in sorted(Path(args.out).glob("builtin*/vae")):
         # The weights change; the config keeps the shipped latent scaling factor (the VAE was built
         # from the shipped config), its channels are the widened ones if --widen made it.
@@ -378,7 +372,7 @@ def samples(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     reference = vm.load_vae(Path(args.vae))
-    vae = fp16_round(vae_from_checkpoint(Path(args.checkpoint), Path(args.vae)))
+    vae = as_shipped(vae_from_checkpoint(Path(args.checkpoint), Path(args.vae)))
     photo_path = Path(args.photo) if args.photo else photo_data.image_files([Path(args.heldout)])[0]
     photo = photo_data.load_rgb(photo_path, 256)
     s = min(photo.shape[:2])

@@ -20,7 +20,9 @@ def load_vae(folder: Path = SHIPPED_VAE):
     import torch
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    from canvas_app.engine.models import dtype_kwarg
+
+    return AutoencoderKL.from_pretrained(folder, **{dtype_kwarg(): torch.float32}).eval()
 
 
 def to_tensor(images: np.ndarray):
