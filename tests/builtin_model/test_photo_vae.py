@@ -343,3 +343,33 @@ def test_train_widens_once_resumes_the_wide_vae_and_evaluate_loads_it(setup, cap
     capsys.readouterr()
     assert photo_vae.main(["evaluate", *common, "--checkpoint", str(root / "wide" / "full.pt")]) == 0
     assert "full.pt" in capsys.readouterr().out
+
+
+class _GreyPhotos:
+    def sample(self, rng, n, crop):
+        return np.full((n, crop, crop, 3), 0.5, np.float32)
+
+
+def test_photo_samples_mix_mosaics_and_whole_pictures_with_the_colour_share_of_the_unmixed_batch():
+    from argparse import Namespace
+
+    def samples(**kw):
+        args = Namespace(
+            batch=8, scene_fraction=0.25, colour_fraction=0.25, crop=4, mosaic=1, whole_fraction=0.0
+        )
+        vars(args).update(kw)
+        return photo_vae.photo_samples(np.random.default_rng(0), _GreyPhotos(), args)
+
+    def coloured(pictures):  # tiles that are not the grey photo stand-in
+        tiles = pictures.reshape(len(pictures), -1, 4, pictures.shape[2] // 4, 4, 3).transpose(
+            0, 1, 3, 2, 4, 5
+        )
+        return int((np.abs(tiles.reshape(-1, 48) - 0.5).max(axis=1) > 0.05).sum())
+
+    plain = samples()
+    assert plain.shape == (6, 4, 4, 3) and coloured(plain) == 2
+    mosaics = samples(mosaic=2)
+    assert mosaics.shape == (6, 8, 8, 3) and coloured(mosaics) == 8  # 2 of 6 samples' worth of tiles
+    mixed = samples(mosaic=2, whole_fraction=0.5)
+    assert mixed.shape == (6, 8, 8, 3)
+    assert coloured(mixed[:3]) == 4  # the three mosaics keep the share: 4 of 12 tiles

@@ -96,10 +96,14 @@ def photo_samples(
     rng: np.random.Generator, photos: photo_data.PhotoCrops, args: argparse.Namespace
 ) -> np.ndarray:
     """The batch's photo part: crops and colour fields (``--colour-fraction`` of them), each sample
-    one crop or, with ``--mosaic N``, N x N of them in one picture, shuffled together."""
+    one crop or, with ``--mosaic N``, N x N of them in one picture, shuffled together; with
+    ``--whole-fraction`` that share of the samples stays one picture (a photo crop or a colour field
+    at the full sample size), so that a picture of one flat colour keeps its colour as well."""
     n_samples = args.batch - round(args.batch * args.scene_fraction)
-    n_tiles = n_samples * args.mosaic**2
-    n_colour = round(args.batch * args.colour_fraction) * args.mosaic**2
+    n_whole = round(n_samples * args.whole_fraction) if args.mosaic > 1 else 0
+    n_tiles = (n_samples - n_whole) * args.mosaic**2
+    # The colour fields' share of the tiles is the share of the samples they would be unmixed.
+    n_colour = round(n_tiles * round(args.batch * args.colour_fraction) / n_samples)
     tiles = np.concatenate(
         [
             photos.sample(rng, n_tiles - n_colour, args.crop),
@@ -108,7 +112,13 @@ def photo_samples(
     )
     if args.mosaic == 1:
         return tiles
-    return photo_data.mosaic(tiles[rng.permutation(n_tiles)], args.mosaic)
+    pictures = photo_data.mosaic(tiles[rng.permutation(n_tiles)], args.mosaic)
+    if not n_whole:
+        return pictures
+    side = args.crop * args.mosaic
+    n_fields = int((rng.random(n_whole) < 0.5).sum())
+    whole = [photos.sample(rng, n_whole - n_fields, side), photo_data.colour_fields(rng, n_fields, side)]
+    return np.concatenate([pictures, *whole])
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -417,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="start from a VAE with this many times the channels, the same function (vae_widen.py)",
+    )
+    t.add_argument(
+        "--whole-fraction",
+        type=float,
+        default=0.0,
+        help="with --mosaic: share of the photo samples that stay one picture (photo crop or colour field)",
     )
     t.add_argument("--scene-fraction", type=float, default=0.25)
     t.add_argument("--scenes", type=int, default=512, help="rendered scenes in the training pool")
