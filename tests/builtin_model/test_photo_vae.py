@@ -269,14 +269,6 @@ def test_a_mosaic_lays_unrelated_tiles_out_row_by_row():
     assert pictures[1, 2:, 2:, 0].tolist() == [[7, 7], [7, 7]]
 
 
-def test_full_stage_on_mosaics_measures_how_flat_colours_depend_on_their_neighbours(setup):
-    root, _, _, train = setup
-    args = [*train, "--stage", "full", "--steps", "1", "--mosaic", "2", "--crop", "8"]
-    assert photo_vae.main([*args, "--work", str(root / "mosaic")]) == 0
-    last = json.loads((root / "mosaic" / "evals.jsonl").read_text().splitlines()[-1])
-    assert last["flat_delta_e00"] >= 0 and last["flat_beside_delta_e00"] >= 0
-
-
 class _LatentDist:
     def __init__(self, x):
         self.x = x
@@ -330,13 +322,16 @@ def test_a_widened_vae_computes_the_same_round_trip_and_its_copies_can_part(setu
     assert not torch.equal(conv[:, 0], conv[:, 1])
 
 
-def test_train_widens_once_resumes_the_wide_vae_and_evaluate_loads_it(setup, capsys):
+def test_train_widens_once_on_mosaics_resumes_the_wide_vae_and_evaluate_loads_it(setup, capsys):
     root, models, common, train = setup
-    args = [*train, "--stage", "full", "--widen", "2", "--work", str(root / "wide")]
+    args = [*train, "--stage", "full", "--widen", "2", "--mosaic", "2", "--whole-fraction", "0.5"]
+    args += ["--crop", "8", "--work", str(root / "wide")]
     assert photo_vae.main([*args, "--steps", "1"]) == 0
     assert photo_vae.main([*args, "--steps", "2"]) == 0  # resumes: widening again would not load
     ckpt = _state(root / "wide" / "full.pt")
     assert ckpt["step"] == 2 and list(ckpt["config"]["block_out_channels"]) == [16, 16]
+    last = json.loads((root / "wide" / "evals.jsonl").read_text().splitlines()[-1])
+    assert last["flat_delta_e00"] >= 0 and last["flat_beside_delta_e00"] >= 0
     vae = photo_vae.vae_from_checkpoint(root / "wide" / "full.pt", models / "builtin" / "vae")
     assert list(vae.config.block_out_channels) == [16, 16]
     assert photo_vae.encoder_changed(vae, vm.load_vae(models / "builtin" / "vae"))
