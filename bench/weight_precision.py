@@ -60,7 +60,6 @@ def prompts(n: int, seed: int = 0) -> list[str]:
 
 
 def pipelines():
-    import torch
     from diffusers import (
         EulerAncestralDiscreteScheduler,
         StableDiffusionInpaintPipeline,
@@ -68,13 +67,12 @@ def pipelines():
     )
     from diffusers.utils import logging as diffusers_logging
 
-    from canvas_app.engine.models import dtype_kwarg
+    from canvas_app.engine.builtin_weights import from_pretrained
 
     diffusers_logging.disable_progress_bar()
-    kw = {dtype_kwarg(): torch.float32}
-    base = StableDiffusionPipeline.from_pretrained(MODELS / "builtin", **kw)
+    base = from_pretrained(StableDiffusionPipeline, MODELS / "builtin")
     shared = {"vae": base.vae, "text_encoder": base.text_encoder, "tokenizer": base.tokenizer}
-    inpaint = StableDiffusionInpaintPipeline.from_pretrained(MODELS / "builtin-inpaint", **kw, **shared)
+    inpaint = from_pretrained(StableDiffusionInpaintPipeline, MODELS / "builtin-inpaint", **shared)
     for pipe in (base, inpaint):
         pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
