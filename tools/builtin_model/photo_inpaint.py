@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from canvas_app.engine import builtin_weights
 from tools.builtin_model import architecture as arch
 from tools.builtin_model import photo_data
 from tools.builtin_model.crops import LatentCrops, load_data
 from tools.builtin_model.denoising import denoiser_target, loss_weights, lr_at
-from canvas_app.engine import builtin_weights
 from tools.builtin_model.shipped_weights import save_shipped
 from tools.builtin_model.train import (
     encode_text,
