@@ -154,6 +154,8 @@ def read_header(path: Path) -> dict[str, dict[str, Any]]:
         raise ValueError(f"{path} declares {len(entries):,} tensors, more than {MAX_TENSORS:,}")
     data_bytes, spans = size - 8 - length, []
     for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: {name} is not a tensor entry")
         shape, offsets = entry.get("shape"), entry.get("data_offsets")
         if entry.get("dtype") not in _ITEM_BYTES:
             raise ValueError(f"{path}: {name} is stored as {entry.get('dtype')!r}, not int8 or fp16")

@@ -135,6 +135,10 @@ def _extra(h):
     h["stowaway"] = {"dtype": "F16", "shape": [0], "data_offsets": [0, 0]}
 
 
+def _not_an_entry(h):
+    h["conv_in.bias"] = 5
+
+
 def _overlap(h):
     h["conv_in.bias"]["data_offsets"] = list(h["conv_in.weight" + bw.SCALE_SUFFIX]["data_offsets"])
 
@@ -150,6 +154,7 @@ def _overlap(h):
         (_no_tag, "not an int8 UNet file"),
         (_extra, "tensors the model does not have, e.g. stowaway"),
         (_overlap, "overlap|does not fit"),
+        (_not_an_entry, "conv_in.bias is not a tensor entry"),
     ],
 )
 def test_a_hostile_header_is_refused_with_what_is_wrong(saved, change, message):
