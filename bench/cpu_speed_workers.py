@@ -20,12 +20,10 @@ def worker_gen(a: dict[str, Any]) -> dict[str, Any]:
     if a["who"] == "bare":
         from diffusers import DiffusionPipeline
 
-        from canvas_app.engine.models import dtype_kwarg
+        from canvas_app.engine.builtin_weights import from_pretrained
         from canvas_app.engine.schedulers import make_scheduler
 
-        pipe = DiffusionPipeline.from_pretrained(
-            a["model"], local_files_only=True, **{dtype_kwarg(): torch.float32}
-        )
+        pipe = from_pretrained(DiffusionPipeline, a["model"], torch.float32, local_files_only=True)
         pipe.set_progress_bar_config(disable=True)
         pipe.scheduler, _ = make_scheduler("Euler", dict(pipe.scheduler.config))
         describe = "diffusers pipeline, float32"
@@ -93,7 +91,12 @@ def _unet_inputs(model: str, size: int, batch: int = 2) -> tuple[Any, Any, Any, 
     import torch
     from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet", torch_dtype=torch.float32).eval()
+    from canvas_app.engine import builtin_weights
+
+    if builtin_weights.has_int8_unet(Path(model)):  # the built-in model's own format
+        unet = builtin_weights.load_unet(Path(model) / "unet", torch.float32)
+    else:
+        unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet", torch_dtype=torch.float32).eval()
     factor = 2 ** (
         len(json.loads((Path(model) / "vae" / "config.json").read_text())["block_out_channels"]) - 1
     )

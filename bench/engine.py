@@ -74,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     from canvas_app.engine.api import Cancelled, CancelToken, Finished, GenerationRequest, Progress
+    from canvas_app.engine.builtin_weights import from_pretrained
     from canvas_app.engine.local import LocalDiffusersEngine
-    from canvas_app.engine.models import builtin_model_dir, dtype_kwarg
+    from canvas_app.engine.models import builtin_model_dir
     from canvas_app.engine.previews import Previewer
     from canvas_app.engine.schedulers import make_scheduler
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. Bare diffusers pipeline on the same components' files, same device and dtype.
     from diffusers import DiffusionPipeline
 
-    bare = DiffusionPipeline.from_pretrained(model, local_files_only=True, **{dtype_kwarg(): device.dtype})
+    bare = from_pretrained(DiffusionPipeline, model, device.dtype, local_files_only=True)
     bare.to(device.device)
     bare.set_progress_bar_config(disable=True)
     bare.scheduler, _ = make_scheduler(args.scheduler, dict(bare.scheduler.config))

@@ -27,7 +27,9 @@ PROMPT = "a red circle on the {}, white background"
 def load(model: Path):
     from diffusers import StableDiffusionPipeline
 
-    return StableDiffusionPipeline.from_pretrained(model, torch_dtype=torch.float32, safety_checker=None)
+    from canvas_app.engine.builtin_weights import from_pretrained
+
+    return from_pretrained(StableDiffusionPipeline, model, safety_checker=None)
 
 
 def encode(pipe, prompts: list[str]) -> torch.Tensor:

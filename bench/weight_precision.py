@@ -1,15 +1,16 @@
-"""What storing the built-in model's UNets in fewer bits would cost: images and file sizes, side by side.
+"""What storing the built-in model's UNets as int8 costs: images and file sizes, side by side.
 
-The shipped weights are already fp16 (``tools/builtin_model/shipped_weights.py``; the fp32 training
-checkpoints are not kept, so fp32 against fp16 cannot be re-measured). The next step down is 8-bit
-weights: every weight matrix and convolution kernel as int8 with one fp16 scale per output channel
-(symmetric, absmax), biases and norms kept fp16. This bench runs the same prompts and seeds through
-both UNets with the shipped fp16 weights and with those weights rounded to int8 (and used in fp32,
-as the engine would after expanding them), and reports per image PSNR and the largest pixel
-difference, and the sizes of the files each format would write (int8 ones really written, to a
-temporary folder). The VAE and text encoder stay as shipped.
+The UNets ship as int8 with one fp16 scale per output channel (symmetric, absmax), biases and norms
+fp16 (``canvas_app.engine.builtin_weights``); until session 9 they shipped as fp16. This bench runs
+the same prompts and seeds through both UNets of a reference model folder (``--models``: the fp16
+files, e.g. ``git archive daa0132 resources/models | tar -x -C /tmp/fp16``) and through those weights
+rounded by the shipped format (used in fp32, as the engine runs them on a CPU), and reports per image
+PSNR and the largest pixel difference, and the sizes of the files each format writes (int8 ones
+really written, to a temporary folder). The VAE and text encoder stay as shipped. It also says
+whether the shipped int8 files (resources/models) are exactly that rounding of the reference.
 
-    python -m bench.weight_precision --prompts 8 --steps 20 --grid docs/images/int8_vs_fp16.png
+    python -m bench.weight_precision --models /tmp/fp16/resources/models --prompts 8 --steps 20 \
+        --grid docs/images/int8_vs_fp16.png
 
 ``--adherence 100`` also runs evaluate.py's first adherence row (seen prompts, guidance 7.5) with
 both UNets and the shipped attribute classifier: per attribute, how often each is right and how often
@@ -28,28 +29,39 @@ import numpy as np
 
 from canvas_app.core.colour import psnr
 
-MODELS = Path("resources/models")
-UNET_FILE = "diffusion_pytorch_model.safetensors"
+SHIPPED = Path("resources/models")
+MODELS = SHIPPED  # the reference UNets; --models
 
 
 def int8_per_channel(state: dict) -> tuple[dict, dict]:
-    """(weights rounded to int8 and back, in fp32; the tensors an int8 file would hold)."""
+    """(weights rounded as the shipped int8 format stores them, in fp32; the tensors its file holds)."""
     import torch
 
-    rounded, stored = {}, {}
-    for name, w in state.items():
-        w = w.float()
-        if w.ndim < 2:  # biases, norms: few values, kept as shipped
-            rounded[name], stored[name] = w, w.half()
-            continue
-        scale = (w.abs().flatten(1).amax(1) / 127).half().float()  # stored fp16, so used as fp16
-        scale[scale == 0] = 1.0  # an all-zero channel (or one below fp16's range) stays all zero
-        shape = (-1,) + (1,) * (w.ndim - 1)
-        q = (w / scale.view(shape)).round().clamp(-127, 127)
-        rounded[name] = q * scale.view(shape)
-        stored[name] = q.to(torch.int8)
-        stored[name + ".scale"] = scale.half()
-    return rounded, stored
+    from canvas_app.engine.builtin_weights import dequantize, quantize
+
+    stored = quantize(state)
+    return dequantize(stored, torch.float32), stored
+
+
+def shipped_is_this_rounding(name: str, reference: dict) -> bool:
+    """Whether the shipped int8 UNet of ``name`` is exactly the rounding of ``reference``'s weights."""
+    import torch
+
+    from canvas_app.engine.builtin_weights import load_unet
+
+    shipped = load_unet(SHIPPED / name / "unet", torch.float32).state_dict()
+    rounded = int8_per_channel(reference)[0]
+    return shipped.keys() == rounded.keys() and all(torch.equal(shipped[k], v) for k, v in rounded.items())
+
+
+def unet_file(folder: Path) -> Path:
+    """The reference folder's UNet weights, in whichever format it holds them."""
+    from canvas_app.engine.builtin_weights import INT8_UNET_FILE
+
+    (path,) = [p for p in (folder / "unet").glob("*.safetensors") if p.name != INT8_UNET_FILE] or [
+        folder / "unet" / INT8_UNET_FILE
+    ]
+    return path
 
 
 def prompts(n: int, seed: int = 0) -> list[str]:
@@ -60,7 +72,6 @@ def prompts(n: int, seed: int = 0) -> list[str]:
 
 
 def pipelines():
-    import torch
     from diffusers import (
         EulerAncestralDiscreteScheduler,
         StableDiffusionInpaintPipeline,
@@ -68,13 +79,12 @@ def pipelines():
     )
     from diffusers.utils import logging as diffusers_logging
 
-    from canvas_app.engine.models import dtype_kwarg
+    from canvas_app.engine.builtin_weights import from_pretrained
 
     diffusers_logging.disable_progress_bar()
-    kw = {dtype_kwarg(): torch.float32}
-    base = StableDiffusionPipeline.from_pretrained(MODELS / "builtin", **kw)
+    base = from_pretrained(StableDiffusionPipeline, MODELS / "builtin")
     shared = {"vae": base.vae, "text_encoder": base.text_encoder, "tokenizer": base.tokenizer}
-    inpaint = StableDiffusionInpaintPipeline.from_pretrained(MODELS / "builtin-inpaint", **kw, **shared)
+    inpaint = from_pretrained(StableDiffusionInpaintPipeline, MODELS / "builtin-inpaint", **shared)
     for pipe in (base, inpaint):
         pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
@@ -153,7 +163,7 @@ def compare(ref: list[np.ndarray], other: list[np.ndarray]) -> dict:
 def sizes(int8_files: dict[str, Path]) -> list[tuple[str, int, int]]:
     rows = []
     for name, path in int8_files.items():
-        rows.append((name, (MODELS / name / "unet" / UNET_FILE).stat().st_size, path.stat().st_size))
+        rows.append((name, unet_file(MODELS / name).stat().st_size, path.stat().st_size))
     return rows
 
 
@@ -171,6 +181,7 @@ def grid(rows: list[list[np.ndarray]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=Path, default=SHIPPED, help="the reference (fp16) model folders")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
@@ -182,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from safetensors.torch import save_file
 
+    global MODELS
+    MODELS = args.models
     torch.set_num_threads(args.threads)
     texts = prompts(args.prompts)
     base, inpaint = pipelines()
@@ -191,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     int8_files = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, pipe in (("builtin", base), ("builtin-inpaint", inpaint)):
+            same = shipped_is_this_rounding(name, pipe.unet.state_dict())
+            print(f"shipped {name}/unet is exactly this rounding of {MODELS / name}/unet: {same}")
             rounded, stored = int8_per_channel(pipe.unet.state_dict())
             int8_files[name] = Path(tmp) / f"{name}.safetensors"
             save_file(stored, int8_files[name])

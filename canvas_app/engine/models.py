@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from canvas_app.core.request import BUILTIN_MODEL
+from canvas_app.engine import builtin_weights
 from canvas_app.engine.devices import DeviceChoice, free_memory
 from canvas_app.engine.errors import ModelError
 from canvas_app.resources import builtin_inpaint_model_dir, builtin_model_dir
@@ -180,6 +181,11 @@ def _load_pretrained(source: ModelSource, dtype: Any, allow_pickle: bool, compon
                 f"{source.name} holds only pickle weights (.bin), and loading them can run arbitrary "
                 "code; convert it to safetensors or allow pickle checkpoints explicitly"
             )
+        if "unet" not in kwargs:  # the built-in model's int8 UNet (other folders: nothing)
+            try:
+                kwargs.update(builtin_weights.pipeline_components(Path(source.location), dtype))
+            except ValueError as error:
+                raise ModelError(f"could not load model {source.name}: {error}") from error
     else:
         from huggingface_hub import constants
 

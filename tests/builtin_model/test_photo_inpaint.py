@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from canvas_app.engine.models import dtype_kwarg
+from canvas_app.engine.builtin_weights import from_pretrained
 from tests.engine.tiny_models import build_pipeline
-from tools.builtin_model import photo_data, photo_inpaint, train
+from tools.builtin_model import photo_data, photo_inpaint, shipped_weights, train
 
 
 def _photos(folder, count):
@@ -30,6 +30,7 @@ def setup(tmp_path_factory):
     models = root / "models"
     build_pipeline(models / "builtin", vae_factor=4, zero_snr=True)
     build_pipeline(models / "builtin-inpaint", vae_factor=4, unet_channels=9, zero_snr=True)
+    shipped_weights.convert(models)  # the UNets in their shipped format, as photo_inpaint reads them
     return root, models, _photos(root / "photos", 2)
 
 
@@ -93,26 +94,28 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(setup):
     assert all(torch.equal(v, straight["unet"][k]) for k, v in resumed["unet"].items())
 
 
-def test_assembled_and_exported_unets_are_fp16_with_the_shipped_config(setup, tmp_path):
+def test_assembled_and_exported_unets_are_int8_with_the_shipped_config(setup, tmp_path):
     import torch
     from diffusers import StableDiffusionInpaintPipeline
-    from safetensors.torch import load_file
+
+    from canvas_app.engine import builtin_weights
 
     root, models, photos = setup
     ckpt = _train(root, models, photos, "export", 1)
     trained = torch.load(ckpt, weights_only=False)["unet"]
     config = (models / "builtin-inpaint" / "unet" / "config.json").read_text()
     folder = photo_inpaint.assemble(ckpt, models, tmp_path / "measure")
-    pipe = StableDiffusionInpaintPipeline.from_pretrained(folder, **{dtype_kwarg(): torch.float32})
+    pipe = from_pretrained(StableDiffusionInpaintPipeline, folder)
     assert pipe.unet.config.in_channels == 9 and (tmp_path / "measure" / "builtin" / "vae").is_dir()
     copy = tmp_path / "models"
     shutil.copytree(models, copy)
     assert photo_inpaint.main(["export", "--checkpoint", str(ckpt), "--models", str(copy)]) == 0
     for unet_dir in (folder / "unet", copy / "builtin-inpaint" / "unet"):
         assert (unet_dir / "config.json").read_text() == config
-        weights = load_file(unet_dir / "diffusion_pytorch_model.safetensors")
-        assert {w.dtype for w in weights.values()} == {torch.float16}
-        assert all(torch.equal(weights[k], v.half()) for k, v in trained.items())
+        assert sorted(p.name for p in unet_dir.glob("*.safetensors")) == [builtin_weights.INT8_UNET_FILE]
+        weights = builtin_weights.load_unet(unet_dir, torch.float32).state_dict()
+        expected = builtin_weights.dequantize(builtin_weights.quantize(trained), torch.float32)
+        assert all(torch.equal(weights[k], v) for k, v in expected.items())
     assert json.loads(config)["in_channels"] == 9
 
 

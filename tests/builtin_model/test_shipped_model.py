@@ -14,12 +14,11 @@ pytestmark = pytest.mark.skipif(not (MODELS / "builtin").is_dir(), reason="built
 
 @pytest.fixture(scope="module")
 def pipe():
-    import torch
     from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
 
-    from canvas_app.engine.models import dtype_kwarg
+    from canvas_app.engine.builtin_weights import from_pretrained
 
-    pipe = StableDiffusionPipeline.from_pretrained(MODELS / "builtin", **{dtype_kwarg(): torch.float32})
+    pipe = from_pretrained(StableDiffusionPipeline, MODELS / "builtin")
     pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe

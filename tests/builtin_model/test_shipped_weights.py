@@ -1,4 +1,5 @@
-"""The built-in model's weights are stored in one dtype (fp16), and the engine runs them in its own."""
+"""The built-in model's weights are stored as they ship (UNets int8, the rest fp16), and the engine
+runs them in its own dtype."""
 
 import logging
 import warnings
@@ -19,12 +20,17 @@ MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 
 
 @pytest.mark.skipif(not (MODELS / "builtin").is_dir(), reason="built-in model not installed")
-def test_every_shipped_weight_file_is_stored_in_the_shipped_dtype():
+def test_every_shipped_weight_file_is_stored_in_the_shipped_format():
+    from canvas_app.engine.builtin_weights import INT8_UNET_FILE
+
     files = sorted(MODELS.rglob("*.safetensors"))
-    # Both UNets, the text encoder and the VAE: an export that wrote fp32 would double the files.
-    assert len(files) == 4
+    # Both UNets (int8 with fp16 scales, biases and norms), the text encoder and the VAE (fp16): an
+    # export that wrote fp32 would double the files, one in diffusers' UNet format would add 7 MB.
     assert {f.relative_to(MODELS).as_posix(): stored_dtypes(f) for f in files} == {
-        f.relative_to(MODELS).as_posix(): {SAFETENSORS_DTYPE} for f in files
+        f"builtin/unet/{INT8_UNET_FILE}": {"I8", SAFETENSORS_DTYPE},
+        f"builtin-inpaint/unet/{INT8_UNET_FILE}": {"I8", SAFETENSORS_DTYPE},
+        "builtin/vae/diffusion_pytorch_model.safetensors": {SAFETENSORS_DTYPE},
+        "builtin/text_encoder/model.safetensors": {SAFETENSORS_DTYPE},
     }
 
 
@@ -43,6 +49,7 @@ def test_saved_pipeline_is_half_on_disk_and_the_engine_loads_it_in_its_own_dtype
     import torch
     from diffusers import StableDiffusionPipeline
 
+    from canvas_app.engine.builtin_weights import INT8_UNET_FILE
     from canvas_app.engine.devices import DeviceChoice
     from canvas_app.engine.models import ModelSource, dtype_kwarg, load_pipeline
 
@@ -55,11 +62,18 @@ def test_saved_pipeline_is_half_on_disk_and_the_engine_loads_it_in_its_own_dtype
     # The model it was given stays in fp32, for the next export that shares its modules.
     assert {p.dtype for name in expected for p in getattr(pipe, name).parameters()} == {torch.float32}
     for f in shipped.rglob("*.safetensors"):
-        assert stored_dtypes(f) == {SAFETENSORS_DTYPE}, f
-        assert f.stat().st_size < 0.55 * (fp32 / f.relative_to(shipped)).stat().st_size
+        if f.parent.name == "unet":  # int8: about a quarter of fp32
+            assert f.name == INT8_UNET_FILE and stored_dtypes(f) == {"I8", SAFETENSORS_DTYPE}
+            assert (
+                f.stat().st_size
+                < 0.3 * (fp32 / "unet" / "diffusion_pytorch_model.safetensors").stat().st_size
+            )
+        else:
+            assert stored_dtypes(f) == {SAFETENSORS_DTYPE}, f
+            assert f.stat().st_size < 0.55 * (fp32 / f.relative_to(shipped)).stat().st_size
 
     # On a CPU without native bf16 everything runs in fp32; with it the UNet and text encoder run
-    # bf16 and the VAE fp32. Either way the half weights come back exactly, and loading them says
+    # bf16 and the VAE fp32. Either way the stored weights come back exactly, and loading them says
     # nothing that loading the fp32 files does not (diffusers 0.42 logs a note on every cast).
     device = DeviceChoice("cpu", device_dtype)
     said_fp32, _ = _load_logging(lambda: load_pipeline(ModelSource("folder", str(fp32), "fp32"), device))

@@ -6,7 +6,7 @@ what is tested is that every stage runs, records, exports and resumes, not what 
 import numpy as np
 import pytest
 
-from canvas_app.engine.models import dtype_kwarg
+from canvas_app.engine.builtin_weights import from_pretrained
 from tools.builtin_model import crops, denoising, train
 from tools.builtin_model.shipped_weights import SAFETENSORS_DTYPE, stored_dtypes
 
@@ -39,16 +39,14 @@ def test_exported_folders_load_offline_and_generate(trained):
     from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
     work, out = trained
-    pipe = StableDiffusionPipeline.from_pretrained(out / "builtin", **{dtype_kwarg(): torch.float32})
+    pipe = from_pretrained(StableDiffusionPipeline, out / "builtin")
     assert pipe.vae_scale_factor == 4 and pipe.unet.config.in_channels == 4
     image = pipe("a red house", height=128, width=128, num_inference_steps=2, output_type="np").images[0]
     assert image.shape == (128, 128, 3)
     # The inpainting folder ships only its UNet; it takes the base's shared components.
     shared = {"vae": pipe.vae, "text_encoder": pipe.text_encoder, "tokenizer": pipe.tokenizer}
     assert [name for name in shared if (out / "builtin-inpaint" / name).exists()] == []
-    inpaint = StableDiffusionInpaintPipeline.from_pretrained(
-        out / "builtin-inpaint", **{dtype_kwarg(): torch.float32}, **shared
-    )
+    inpaint = from_pretrained(StableDiffusionInpaintPipeline, out / "builtin-inpaint", **shared)
     assert inpaint.unet.config.in_channels == 9
     # The inpainting stage leaves the text encoder as the base stage left it.
     base_encoder = torch.load(work / "unet.pt", weights_only=False)["text_encoder"]
@@ -60,7 +58,11 @@ def test_exported_folders_load_offline_and_generate(trained):
     for folder in ("builtin", "builtin-inpaint"):
         weights = list((out / folder).rglob("*.safetensors"))
         assert weights and not list((out / folder).rglob("*.bin"))
-        assert all(stored_dtypes(w) == {SAFETENSORS_DTYPE} for w in weights)
+        # VAE and text encoder fp16; the UNet int8 with fp16 scales, biases and norms.
+        for w in weights:
+            assert stored_dtypes(w) == (
+                {"I8", SAFETENSORS_DTYPE} if w.parent.name == "unet" else {SAFETENSORS_DTYPE}
+            ), w
         assert (out / folder / "latent_rgb.json").exists()
 
 

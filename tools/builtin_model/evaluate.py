@@ -103,19 +103,19 @@ class Generator:
             StableDiffusionPipeline,
         )
 
-        from canvas_app.engine.models import dtype_kwarg
+        from canvas_app.engine.builtin_weights import from_pretrained
 
         self.torch = torch
         self.steps = steps
-        self.base = StableDiffusionPipeline.from_pretrained(base_dir, **{dtype_kwarg(): torch.float32})
+        self.base = from_pretrained(StableDiffusionPipeline, base_dir)
         self.base.scheduler = EulerAncestralDiscreteScheduler.from_config(self.base.scheduler.config)
         self.base.set_progress_bar_config(disable=True)
         self.inpaint = None
         if inpaint_dir.exists():
             # The inpainting folder ships only its UNet: VAE, text encoder and tokenizer are the base's.
-            self.inpaint = StableDiffusionInpaintPipeline.from_pretrained(
+            self.inpaint = from_pretrained(
+                StableDiffusionInpaintPipeline,
                 inpaint_dir,
-                **{dtype_kwarg(): torch.float32},
                 vae=self.base.vae,
                 text_encoder=self.base.text_encoder,
                 tokenizer=self.base.tokenizer,

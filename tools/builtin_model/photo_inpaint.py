@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from canvas_app.engine import builtin_weights
 from tools.builtin_model import architecture as arch
 from tools.builtin_model import photo_data
 from tools.builtin_model.crops import LatentCrops, load_data
@@ -49,7 +50,7 @@ from tools.builtin_model.workdir import Workdir, load_checkpoint, log, save_chec
 
 SEED = 20_261_201
 MODELS = Path("resources/models")
-UNET_WEIGHTS = "diffusion_pytorch_model.safetensors"
+UNET_WEIGHTS = builtin_weights.INT8_UNET_FILE  # the shipped format, read back by load_unet
 
 
 @dataclass
@@ -82,11 +83,8 @@ def load_frozen(base: Path) -> Frozen:
 def load_unet(folder: Path):
     """The inpainting UNet in fp32 (shipped in fp16), ready to train."""
     import torch
-    from diffusers import UNet2DConditionModel
 
-    from canvas_app.engine.models import dtype_kwarg
-
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", **{dtype_kwarg(): torch.float32})
+    unet = builtin_weights.load_unet(folder / "unet", torch.float32)
     if unet.config.in_channels != 9:
         raise SystemExit(f"{folder / 'unet'} is not a 9-channel inpainting UNet")
     return unet
@@ -232,7 +230,7 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def write_unet(checkpoint: Path, shipped: Path, folder: Path) -> Path:
-    """The checkpoint's UNet as it ships: safetensors in the shipped dtype beside the shipped config."""
+    """The checkpoint's UNet as it ships (the int8 file) beside the shipped config."""
     unet = load_unet(shipped)
     unet.load_state_dict(load_checkpoint(checkpoint)["unet"])
     tmp = folder.parent / f".{folder.name}.tmp"
@@ -242,6 +240,9 @@ def write_unet(checkpoint: Path, shipped: Path, folder: Path) -> Path:
     if (shipped / "unet" / "config.json").resolve() != (folder / "config.json").resolve():
         shutil.copyfile(shipped / "unet" / "config.json", folder / "config.json")
     (tmp / UNET_WEIGHTS).replace(folder / UNET_WEIGHTS)
+    for old in folder.glob("diffusion_pytorch_model*.safetensors"):  # a diffusers-format file it replaces
+        if old.name != UNET_WEIGHTS:
+            old.unlink()
     shutil.rmtree(tmp)
     return folder
 

@@ -30,7 +30,9 @@ def decode_both(model_dir: Path, vaes: list, prompts=PROMPTS, seed: int = 1000, 
     import torch
     from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(model_dir, torch_dtype=torch.float32)
+    from canvas_app.engine.builtin_weights import from_pretrained
+
+    pipe = from_pretrained(StableDiffusionPipeline, model_dir)
     pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     scale = pipe.vae.config.scaling_factor
