@@ -101,3 +101,10 @@ def test_assembled_models_load_in_the_engine_and_generate(setup, tmp_path):
         ModelSource("folder", str(out / "builtin-inpaint"), "inpaint"), device, components=shared
     )
     assert fill.unet.config.in_channels == 9
+    # ... and so does evaluate.py, which scores the card's adherence on a --models folder.
+    from tools.builtin_model.evaluate import Generator
+
+    scorer = Generator(out / "builtin", out / "builtin-inpaint", steps=2)
+    assert scorer.inpaint is not None and torch.equal(
+        scorer.inpaint.vae.encoder.conv_in.weight, pipe.vae.encoder.conv_in.weight
+    )

@@ -158,7 +158,7 @@ def reference_loss(args: argparse.Namespace, shipped: Frozen, eval_set: EvalSet)
     """The shipped pair's loss on the eval set (the goal), computed once per models and eval set."""
     path = Path(args.work) / f"{args.which}.reference"
     made_from = {"models": str(Path(args.models).resolve()), "eval_scenes": len(eval_set.captions)}
-    if not path.exists() or json.loads(path.read_text())["made_from"] != made_from:
+    if not path.exists() or json.loads(path.read_text()).get("made_from") != made_from:
         loss = eval_set.loss(load_shipped_unet(Path(args.models), args.which), shipped)
         path.write_text(json.dumps({"loss": loss, "made_from": made_from}))
     return json.loads(path.read_text())["loss"]
