@@ -67,7 +67,7 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(setup):
 def test_assembled_models_load_in_the_engine_and_generate(setup, tmp_path):
     import torch
 
-    from canvas_app.engine.builtin_weights import INT8_UNET_FILE
+    from canvas_app.engine import builtin_weights as bw
     from canvas_app.engine.models import SHARED_COMPONENTS, DeviceChoice, ModelSource, load_pipeline
 
     root, models, vae = setup
@@ -79,7 +79,7 @@ def test_assembled_models_load_in_the_engine_and_generate(setup, tmp_path):
     assert realign.main(args) == 0
     assert not (out / "builtin-inpaint" / "vae").exists()  # shared with the base, as shipped
     for name in ("builtin", "builtin-inpaint"):
-        assert [p.name for p in (out / name / "unet").glob("*.safetensors")] == [INT8_UNET_FILE]
+        assert [p.name for p in (out / name / "unet").glob("*.safetensors")] == [bw.INT8_UNET_FILE]
     new_vae = realign.load_new_vae(vae)
     pixels, _ = load_data(Workdir(root / "assemble" / "scenes"))
     fitted = json.loads(json.dumps(scene_preview_map(new_vae, pixels, new_vae.config.scaling_factor)))
@@ -100,7 +100,8 @@ def test_assembled_models_load_in_the_engine_and_generate(setup, tmp_path):
     fill = load_pipeline(
         ModelSource("folder", str(out / "builtin-inpaint"), "inpaint"), device, components=shared
     )
-    assert fill.unet.config.in_channels == 9
+    expected = bw.dequantize(bw.quantize(torch.load(inpaint, weights_only=False)["unet"]), torch.float32)
+    assert all(torch.equal(v, expected[k]) for k, v in fill.unet.state_dict().items())  # the re-aligned one
     # ... and so does evaluate.py, which scores the card's adherence on a --models folder.
     from tools.builtin_model.evaluate import Generator
 
@@ -108,3 +109,19 @@ def test_assembled_models_load_in_the_engine_and_generate(setup, tmp_path):
     assert scorer.inpaint is not None and torch.equal(
         scorer.inpaint.vae.encoder.conv_in.weight, pipe.vae.encoder.conv_in.weight
     )
+
+
+def test_a_photo_vae_checkpoint_names_the_vae_to_align_to(tmp_path):
+    import torch
+
+    from tools.builtin_model.vae_measure import SHIPPED_VAE, load_vae
+
+    shipped = load_vae(SHIPPED_VAE)
+    moved = {k: v + 0.01 if k.startswith("encoder.") else v for k, v in shipped.state_dict().items()}
+    torch.save({"model": moved, "step": 1}, tmp_path / "full.pt")
+    vae = realign.load_new_vae(tmp_path / "full.pt")
+    assert all(torch.equal(v, moved[k]) for k, v in vae.state_dict().items())
+    assert realign.encoder_key(vae) != realign.encoder_key(shipped)
+    assert realign.encoder_key(realign.load_new_vae(SHIPPED_VAE.parent)) == realign.encoder_key(shipped)
+    with pytest.raises(SystemExit, match="neither a VAE folder"):
+        realign.load_new_vae(tmp_path / "missing")
