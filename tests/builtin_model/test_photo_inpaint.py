@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from canvas_app.engine.builtin_weights import from_pretrained
-from tests.engine.tiny_models import build_pipeline
-from tools.builtin_model import photo_data, photo_inpaint, shipped_weights, train
+from tests.engine.tiny_models import build_builtin_models
+from tools.builtin_model import photo_data, photo_inpaint, train
 
 
 def _photos(folder, count):
@@ -27,10 +27,7 @@ def _photos(folder, count):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("photo-inpaint")
-    models = root / "models"
-    build_pipeline(models / "builtin", vae_factor=4, zero_snr=True)
-    build_pipeline(models / "builtin-inpaint", vae_factor=4, unet_channels=9, zero_snr=True)
-    shipped_weights.convert(models)  # the UNets in their shipped format, as photo_inpaint reads them
+    models = build_builtin_models(root / "models")  # int8 UNets, as photo_inpaint reads them
     return root, models, _photos(root / "photos", 2)
 
 

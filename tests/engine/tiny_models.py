@@ -97,6 +97,23 @@ def build_pipeline(
     return out_dir
 
 
+def build_builtin_models(models: Path, shared: bool = False) -> Path:
+    """Tiny ``builtin`` and ``builtin-inpaint`` folders like the built-in model's: factor-4 VAEs, the
+    zero-SNR schedule, int8 UNets; ``shared`` drops the inpainting folder's VAE, text encoder and
+    tokenizer, which the shipped one takes from the base."""
+    import shutil
+
+    from canvas_app.engine.models import SHARED_COMPONENTS
+    from tools.builtin_model.shipped_weights import convert
+
+    build_pipeline(models / "builtin", vae_factor=4, zero_snr=True)
+    build_pipeline(models / "builtin-inpaint", vae_factor=4, unet_channels=9, zero_snr=True)
+    convert(models)
+    for name in SHARED_COMPONENTS if shared else ():
+        shutil.rmtree(models / "builtin-inpaint" / name)
+    return models
+
+
 def build_sdxl_pipeline(out_dir: Path, seed: int = 0) -> Path:
     """Save a tiny StableDiffusionXLPipeline: two text encoders (the second with a projection, for
     the pooled embedding), a UNet with SDXL's text-time micro-conditioning, VAE factor 4, native

@@ -25,6 +25,21 @@ def denoiser_target(scheduler, latents, noise, timesteps):
     return noise
 
 
+def weighted_losses(unet, scheduler, latents, hidden, gen, conditioning=None, timesteps=None):
+    """Per-item weighted denoising losses of ``unet`` on clean scaled ``latents``: noise (then, unless
+    given, timesteps) drawn from ``gen``; ``conditioning`` (the inpainting channels) joins the input."""
+    import torch
+
+    noise = torch.randn(latents.shape, generator=gen)
+    if timesteps is None:
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(noise),), generator=gen)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    model_in = noisy if conditioning is None else torch.cat([noisy, conditioning], dim=1)
+    pred = unet(model_in, timesteps, hidden).sample
+    target = denoiser_target(scheduler, latents, noise, timesteps)
+    return (pred.float() - target).pow(2).mean(dim=(1, 2, 3)) * loss_weights(scheduler, timesteps)
+
+
 POSITION_WORDS = ("left", "center", "right")
 
 

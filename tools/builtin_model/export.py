@@ -42,6 +42,11 @@ def fit_preview_map(vae, pixels: np.ndarray, scaling_factor: float) -> dict:
     }
 
 
+def scene_preview_map(vae, pixels: np.ndarray, scaling_factor: float) -> dict:
+    """The preview map fitted on the last 64 scenes (never trained on), 128 px from their middle."""
+    return fit_preview_map(vae, np.asarray(pixels[-64:])[:, :, 64:192], scaling_factor)
+
+
 def _pipeline(kind: str, vae, text_encoder, tokenizer, unet):
     from diffusers import (
         EulerAncestralDiscreteScheduler,
@@ -74,7 +79,7 @@ def export_models(work, out_dir: Path) -> list[Path]:
     vae.register_to_config(scaling_factor=scale)
     tokenizer = load_tokenizer(work)
     pixels, _ = load_data(work)
-    preview_map = fit_preview_map(vae, np.asarray(pixels[-64:])[:, :, 64:192], scale)
+    preview_map = scene_preview_map(vae, pixels, scale)
     cards = {
         "base": Path(__file__).with_name("MODEL_CARD.md"),
         "inpaint": Path(__file__).with_name("INPAINT_CARD.md"),

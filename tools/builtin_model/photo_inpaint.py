@@ -37,7 +37,7 @@ from canvas_app.engine import builtin_weights
 from tools.builtin_model import architecture as arch
 from tools.builtin_model import photo_data
 from tools.builtin_model.crops import LatentCrops, load_data
-from tools.builtin_model.denoising import denoiser_target, loss_weights, lr_at
+from tools.builtin_model.denoising import lr_at, weighted_losses
 from tools.builtin_model.shipped_weights import save_shipped
 from tools.builtin_model.train import (
     encode_text,
@@ -123,12 +123,17 @@ class MixedBatches:
     """Batches of scene crops (with captions) and photo crops (empty prompt), the scenes first."""
 
     def __init__(
-        self, scenes: Workdir, photos: photo_data.PhotoCrops, frozen: Frozen, batch: int, scene_share: float
+        self,
+        scenes: Workdir,
+        photos: photo_data.PhotoCrops | None,
+        frozen: Frozen,
+        batch: int,
+        scene_share: float,
     ):
         self.scene_crops = LatentCrops(scenes, SEED)
         self.pixels, _ = load_data(scenes)
         self.photos, self.frozen = photos, frozen
-        self.n_scene = round(batch * scene_share)
+        self.n_scene = round(batch * scene_share) if photos is not None else batch
         self.n_photo = batch - self.n_scene
 
     def __call__(self, step: int) -> Batch:
@@ -145,11 +150,12 @@ class MixedBatches:
         scene_px = to_tensor(
             np.stack([self.pixels[i, :, int(o) * f : int(o) * f + size] for i, o in zip(idx, offsets)])
         )
-        # Photo crops as the engine would receive them: uint8 pixels.
-        photo_u8 = np.round(self.photos.sample(rng, self.n_photo, size) * 255).astype(np.uint8)
-        photo_px = to_tensor(photo_u8)
-        with torch.no_grad():
-            z_photo = self.frozen.vae.encode(photo_px).latent_dist.mode() * self.frozen.scale
+        z_photo, photo_px = torch.empty(0, *z_scene.shape[1:]), torch.empty(0, *scene_px.shape[1:])
+        if self.n_photo:  # photo crops as the engine would receive them: uint8 pixels
+            photo_u8 = np.round(self.photos.sample(rng, self.n_photo, size) * 255).astype(np.uint8)
+            photo_px = to_tensor(photo_u8)
+            with torch.no_grad():
+                z_photo = self.frozen.vae.encode(photo_px).latent_dist.mode() * self.frozen.scale
         image = torch.cat([scene_px, photo_px])
         mask = torch.from_numpy(np.stack([random_mask(rng, size) for _ in range(len(image))]))[:, None]
         return Batch(
@@ -193,14 +199,9 @@ def train(args: argparse.Namespace) -> dict:
             group["lr"] = lr_at(step, args.steps, args.lr, warmup=args.warmup)
         b = batches(step)
         gen = torch.Generator().manual_seed(SEED + step)
-        noise = torch.randn(b.latents.shape, generator=gen)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (len(noise),), generator=gen)
-        noisy = scheduler.add_noise(b.latents, noise, t)
         with torch.no_grad():
             hidden = encode_text(frozen.tokenizer, frozen.text_encoder, b.captions)
-        pred = unet(torch.cat([noisy, b.conditioning], dim=1), t, hidden).sample
-        target = denoiser_target(scheduler, b.latents, noise, t)
-        per_item = (pred - target).pow(2).mean(dim=(1, 2, 3)) * loss_weights(scheduler, t)
+        per_item = weighted_losses(unet, scheduler, b.latents, hidden, gen, b.conditioning)
         loss = per_item.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -231,7 +232,9 @@ def train(args: argparse.Namespace) -> dict:
 
 def write_unet(checkpoint: Path, shipped: Path, folder: Path) -> Path:
     """The checkpoint's UNet as it ships (the int8 file) beside the shipped config."""
-    unet = load_unet(shipped)
+    import torch
+
+    unet = builtin_weights.load_unet(shipped / "unet", torch.float32)  # base or inpainting
     unet.load_state_dict(load_checkpoint(checkpoint)["unet"])
     tmp = folder.parent / f".{folder.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
