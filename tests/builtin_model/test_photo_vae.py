@@ -257,3 +257,114 @@ def test_samples_decode_the_same_latents_with_both_vaes(tmp_path, capsys):
     assert np.isfinite(report["fine-tuned"]["samples_psnr_db_vs_shipped"])
     # Two rows (one per VAE) of six prompts, the photo and its img2img.
     assert Image.open(picture).size == (8 * 192, 2 * 192)
+
+
+def test_a_mosaic_lays_unrelated_tiles_out_row_by_row():
+    tiles = np.stack([np.full((2, 2, 3), v, np.float32) for v in range(8)])
+    pictures = photo_data.mosaic(tiles, 2)
+    assert pictures.shape == (2, 4, 4, 3)
+    assert pictures[0, :2, :2, 0].tolist() == [[0, 0], [0, 0]]
+    assert pictures[0, :2, 2:, 0].tolist() == [[1, 1], [1, 1]]
+    assert pictures[0, 2:, :2, 0].tolist() == [[2, 2], [2, 2]]
+    assert pictures[1, 2:, 2:, 0].tolist() == [[7, 7], [7, 7]]
+
+
+class _LatentDist:
+    def __init__(self, x):
+        self.x = x
+
+    def mode(self):
+        return self.x
+
+
+class _PictureWideShift:
+    """A stand-in round trip that pulls every pixel towards the picture's mean colour (what a
+    network normalising whole pictures can do), or with ``pull=0`` returns the picture exactly."""
+
+    def __init__(self, pull):
+        self.pull = pull
+
+    def encode(self, x):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(latent_dist=_LatentDist(x))
+
+    def decode(self, z):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sample=z + self.pull * (z.mean(dim=(2, 3), keepdim=True) - z))
+
+
+def test_context_shift_is_zero_for_an_exact_round_trip_and_grows_with_the_neighbours_pull():
+    exact = vm.context_shift(_PictureWideShift(0.0))
+    assert exact == {"flat_delta_e00": 0.0, "flat_beside_delta_e00": 0.0}
+    pulled = vm.context_shift(_PictureWideShift(0.3))
+    assert pulled["flat_delta_e00"] < 0.01 < 5 < pulled["flat_beside_delta_e00"]
+
+
+def test_a_widened_vae_computes_the_same_round_trip_and_its_copies_can_part(setup):
+    import torch
+
+    from tools.builtin_model import vae_widen
+
+    _, models, _, _ = setup
+    narrow = vm.load_vae(models / "builtin" / "vae")
+    wide = vae_widen.widen(narrow, 2)
+    assert list(wide.config.block_out_channels) == [16, 16]
+    assert wide.config.scaling_factor == narrow.config.scaling_factor
+    x = torch.rand(2, 3, 24, 32) * 2 - 1
+    with torch.no_grad():
+        z_narrow, z_wide = narrow.encode(x).latent_dist.mode(), wide.encode(x).latent_dist.mode()
+        assert torch.allclose(z_narrow, z_wide, atol=1e-5)
+        assert torch.allclose(narrow.decode(z_narrow).sample, wide.decode(z_wide).sample, atol=1e-5)
+    # The copies of a channel read their inputs with different weights, so training can part them.
+    conv = wide.state_dict()["decoder.up_blocks.0.resnets.0.conv1.weight"]
+    assert not torch.equal(conv[:, 0], conv[:, 1])
+
+
+def test_train_widens_once_on_mosaics_resumes_the_wide_vae_and_evaluate_loads_it(setup, capsys):
+    root, models, common, train = setup
+    args = [*train, "--stage", "full", "--widen", "2", "--mosaic", "2", "--whole-fraction", "0.5"]
+    args += ["--crop", "8", "--work", str(root / "wide")]
+    assert photo_vae.main([*args, "--steps", "1"]) == 0
+    assert photo_vae.main([*args, "--steps", "2"]) == 0  # resumes: widening again would not load
+    ckpt = _state(root / "wide" / "full.pt")
+    assert ckpt["step"] == 2 and list(ckpt["config"]["block_out_channels"]) == [16, 16]
+    last = json.loads((root / "wide" / "evals.jsonl").read_text().splitlines()[-1])
+    assert last["flat_delta_e00"] >= 0 and last["flat_beside_delta_e00"] >= 0
+    vae = photo_vae.vae_from_checkpoint(root / "wide" / "full.pt", models / "builtin" / "vae")
+    assert list(vae.config.block_out_channels) == [16, 16]
+    assert photo_vae.encoder_changed(vae, vm.load_vae(models / "builtin" / "vae"))
+    capsys.readouterr()
+    assert photo_vae.main(["evaluate", *common, "--checkpoint", str(root / "wide" / "full.pt")]) == 0
+    assert "full.pt" in capsys.readouterr().out
+
+
+class _GreyPhotos:
+    def sample(self, rng, n, crop):
+        return np.full((n, crop, crop, 3), 0.5, np.float32)
+
+
+def test_photo_samples_mix_mosaics_and_whole_pictures_with_the_colour_share_of_the_unmixed_batch():
+    from argparse import Namespace
+
+    def samples(**kw):
+        args = Namespace(
+            batch=8, scene_fraction=0.25, colour_fraction=0.25, crop=4, mosaic=1, whole_fraction=0.0
+        )
+        vars(args).update(kw)
+        return photo_vae.photo_samples(np.random.default_rng(0), _GreyPhotos(), args)
+
+    def coloured(pictures):  # tiles that are not the grey photo stand-in
+        tiles = pictures.reshape(len(pictures), -1, 4, pictures.shape[2] // 4, 4, 3).transpose(
+            0, 1, 3, 2, 4, 5
+        )
+        return int((np.abs(tiles.reshape(-1, 48) - 0.5).max(axis=1) > 0.05).sum())
+
+    plain = samples()
+    assert plain.shape == (6, 4, 4, 3) and coloured(plain) == 2
+    mosaics = samples(mosaic=2)
+    assert mosaics.shape == (6, 8, 8, 3) and coloured(mosaics) == 8  # 2 of 6 samples' worth of tiles
+    mixed = samples(mosaic=2, whole_fraction=0.5)
+    assert mixed.shape == (6, 8, 8, 3)
+    assert coloured(mixed[:3]) == 4  # the three mosaics keep the share: 4 of 12 tiles

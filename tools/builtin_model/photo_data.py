@@ -131,6 +131,18 @@ def colour_fields(rng: np.random.Generator, n: int, crop: int) -> np.ndarray:
     return out
 
 
+def mosaic(tiles: np.ndarray, side: int) -> np.ndarray:
+    """(n * side * side, c, c, 3) tiles -> (n, side * c, side * c, 3) pictures of side x side tiles.
+
+    The VAE normalises each picture as a whole (GroupNorm), so a colour's round trip depends on what
+    else the picture holds: a brown alone comes back brown, next to grass 250 px away it comes back
+    green. Single-subject crops never teach it otherwise; pictures made of unrelated tiles do."""
+    n = len(tiles) // (side * side)
+    c = tiles.shape[1]
+    grid = tiles[: n * side * side].reshape(n, side, side, c, c, 3)
+    return grid.transpose(0, 1, 3, 2, 4, 5).reshape(n, side * c, side * c, 3)
+
+
 class ScenePool:
     """Rendered scenes (the built-in model's own world), drawn once and cropped at random."""
 

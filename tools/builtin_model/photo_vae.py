@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from canvas_app.engine.devices import set_openmp_defaults
-from tools.builtin_model import photo_data
+from tools.builtin_model import photo_data, vae_widen
 from tools.builtin_model import vae_measure as vm
 from tools.builtin_model.photo_loss import reconstruction_loss
 from tools.builtin_model.shipped_weights import as_shipped, save_shipped, shipped_dtype
@@ -92,6 +92,35 @@ def _load(path: Path) -> dict | None:
     return torch.load(path, weights_only=False) if path.exists() else None
 
 
+def photo_samples(
+    rng: np.random.Generator, photos: photo_data.PhotoCrops, args: argparse.Namespace
+) -> np.ndarray:
+    """The batch's photo part: crops and colour fields (``--colour-fraction`` of them), each sample
+    one crop or, with ``--mosaic N``, N x N of them in one picture, shuffled together; with
+    ``--whole-fraction`` that share of the samples stays one picture (a photo crop or a colour field
+    at the full sample size), so that a picture of one flat colour keeps its colour as well."""
+    n_samples = args.batch - round(args.batch * args.scene_fraction)
+    n_whole = round(n_samples * args.whole_fraction) if args.mosaic > 1 else 0
+    n_tiles = (n_samples - n_whole) * args.mosaic**2
+    # The colour fields' share of the tiles is the share of the samples they would be unmixed.
+    n_colour = round(n_tiles * round(args.batch * args.colour_fraction) / n_samples)
+    tiles = np.concatenate(
+        [
+            photos.sample(rng, n_tiles - n_colour, args.crop),
+            photo_data.colour_fields(rng, n_colour, args.crop),
+        ]
+    )
+    if args.mosaic == 1:
+        return tiles
+    pictures = photo_data.mosaic(tiles[rng.permutation(n_tiles)], args.mosaic)
+    if not n_whole:
+        return pictures
+    side = args.crop * args.mosaic
+    n_fields = int((rng.random(n_whole) < 0.5).sum())
+    whole = [photos.sample(rng, n_whole - n_fields, side), photo_data.colour_fields(rng, n_fields, side)]
+    return np.concatenate([pictures, *whole])
+
+
 def train(args: argparse.Namespace) -> dict:
     import torch
 
@@ -102,16 +131,22 @@ def train(args: argparse.Namespace) -> dict:
     reference = vm.load_vae(Path(args.vae))
     for p in reference.parameters():
         p.requires_grad_(False)
-    vae = copy.deepcopy(reference)
     ckpt_path, best_path = work / f"{args.stage}.pt", work / f"{args.stage}_best.pt"
     ckpt = _load(ckpt_path)
+    vae = architecture_of(ckpt, reference)
     if ckpt is None and (args.init or args.stage == "full"):
         # The full stage starts from what the decoder stage reached, if it ran.
         start_from = _load(Path(args.init)) if args.init else None
         start_from = start_from or _load(work / "decoder_best.pt") or _load(work / "decoder.pt")
         if start_from:
+            vae = architecture_of(start_from, reference)
             vae.load_state_dict(measured_weights(start_from))
+    if ckpt is None and args.widen > 1:
+        vae = vae_widen.widen(vae, args.widen)
+        log(f"widened to channels {list(vae.config.block_out_channels)}, the same function")
     if args.shipped_encoder:
+        if not same_architecture(vae, reference):
+            raise ValueError("--shipped-encoder needs the shipped architecture, not a widened VAE")
         # Only the decoder differs from the shipped VAE, so every latent stays the shipped one and
         # the result can be exported without re-aligning the UNets.
         if args.stage != "decoder":
@@ -161,17 +196,12 @@ def train(args: argparse.Namespace) -> dict:
         f"{before['photo_psnr_db']:.2f} dB ΔE {before['photo_delta_e00']:.2f}, scenes {before['scene_psnr_db']:.2f} dB"
     )
     n_scene = round(args.batch * args.scene_fraction)
-    n_colour = round(args.batch * args.colour_fraction)
     last_save, t0, t_step = time.time(), time.time(), time.time()
     step = start
     for step in range(start, args.steps):
         rng = np.random.default_rng([SEED, step])
         x_np = np.concatenate(
-            [
-                photos.sample(rng, args.batch - n_scene - n_colour, args.crop),
-                photo_data.colour_fields(rng, n_colour, args.crop),
-                scenes.sample(rng, n_scene, args.crop),
-            ]
+            [photo_samples(rng, photos, args), scenes.sample(rng, n_scene, args.crop * args.mosaic)]
         )
         x = torch.from_numpy(x_np).permute(0, 3, 1, 2) * 2 - 1
         for g in opt.param_groups:
@@ -214,7 +244,8 @@ def train(args: argparse.Namespace) -> dict:
             ok = vm.scene_goal_holds(m, before)
             log(
                 f"eval step {step + 1}: photos {m['photo_psnr_db']:.2f} dB ΔE {m['photo_delta_e00']:.2f}, "
-                f"scenes {m['scene_psnr_db']:.2f} dB (min {m['scene_psnr_db_min']:.2f}){drift}"
+                f"scenes {m['scene_psnr_db']:.2f} dB (min {m['scene_psnr_db_min']:.2f}){drift}, flat colours "
+                f"ΔE {m['flat_delta_e00']:.2f} alone, {m['flat_beside_delta_e00']:.2f} beside others"
                 f"{'' if ok else ' [scene goal not met]'} ({time.time() - t0:.0f}s)"
             )
             with open(work / "evals.jsonl", "a") as fh:
@@ -226,6 +257,7 @@ def train(args: argparse.Namespace) -> dict:
                 _save(
                     best_path,
                     model=measured.state_dict(),
+                    config=dict(measured.config),
                     step=step + 1,
                     stage=args.stage,
                     metrics=m,
@@ -234,7 +266,12 @@ def train(args: argparse.Namespace) -> dict:
                 log(f"new best at step {step + 1} -> {best_path}")
         if done or time.time() - last_save > args.ckpt_minutes * 60 or (step + 1) % args.eval_every == 0:
             state = dict(
-                model=vae.state_dict(), opt=opt.state_dict(), step=step + 1, best=best, before=before
+                model=vae.state_dict(),
+                config=dict(vae.config),
+                opt=opt.state_dict(),
+                step=step + 1,
+                best=best,
+                before=before,
             )
             if ema is not None:
                 state["ema"] = ema.state_dict()
@@ -244,9 +281,24 @@ def train(args: argparse.Namespace) -> dict:
     return {"before": before, "best": best}
 
 
+def same_architecture(vae, reference) -> bool:
+    return list(vae.config.block_out_channels) == list(reference.config.block_out_channels)
+
+
+def architecture_of(ckpt: dict | None, reference):
+    """A fresh copy of ``reference``, or of the widened VAE the checkpoint was saved from."""
+    from diffusers import AutoencoderKL
+
+    channels = (ckpt or {}).get("config", {}).get("block_out_channels")
+    if channels is None or list(channels) == list(reference.config.block_out_channels):
+        return copy.deepcopy(reference)
+    return AutoencoderKL.from_config(ckpt["config"])
+
+
 def vae_from_checkpoint(path: Path, base: Path = vm.SHIPPED_VAE):
-    vae = vm.load_vae(base)
-    vae.load_state_dict(measured_weights(_load(path)))
+    ckpt = _load(path)
+    vae = architecture_of(ckpt, vm.load_vae(base))
+    vae.load_state_dict(measured_weights(ckpt))
     return vae.eval()
 
 
@@ -254,6 +306,8 @@ def encoder_changed(vae, reference) -> bool:
     """Whether any weight that makes latents differs once both are rounded as shipped."""
     import torch
 
+    if not same_architecture(vae, reference):
+        return True
     ref, dtype = reference.state_dict(), shipped_dtype()
     return any(
         not torch.equal(v.to(dtype), ref[k].to(dtype))
@@ -312,10 +366,10 @@ def export(args: argparse.Namespace) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     save_shipped(vae, tmp)
     for folder in sorted(Path(args.out).glob("builtin*/vae")):
-        # The weights change, the config (and so the latent scaling factor) stays the shipped one.
-        shutil.copyfile(
-            tmp / "diffusion_pytorch_model.safetensors", folder / "diffusion_pytorch_model.safetensors"
-        )
+        # The weights change; the config keeps the shipped latent scaling factor (the VAE was built
+        # from the shipped config), its channels are the widened ones if --widen made it.
+        for name in ("diffusion_pytorch_model.safetensors", "config.json"):
+            shutil.copyfile(tmp / name, folder / name)
         print(f"wrote {folder}")
     shutil.rmtree(tmp)
     return 0
@@ -362,6 +416,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=20_000)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--crop", type=int, default=64)
+    t.add_argument(
+        "--mosaic",
+        type=int,
+        default=1,
+        help="each photo sample is N x N crops of unrelated photos and colour fields (scenes: crops of N x --crop)",
+    )
+    t.add_argument(
+        "--widen",
+        type=int,
+        default=1,
+        help="start from a VAE with this many times the channels, the same function (vae_widen.py)",
+    )
+    t.add_argument(
+        "--whole-fraction",
+        type=float,
+        default=0.0,
+        help="with --mosaic: share of the photo samples that stay one picture (photo crop or colour field)",
+    )
     t.add_argument("--scene-fraction", type=float, default=0.25)
     t.add_argument("--scenes", type=int, default=512, help="rendered scenes in the training pool")
     t.add_argument("--lr", type=float, default=3e-4, help="learning rate of the decoder")

@@ -75,6 +75,7 @@ def measure(vae, photos: dict[str, np.ndarray], scenes: np.ndarray, reference=No
         out["photos"][name] = {"psnr_db": psnr(rec[0], img), "delta_e00": mean_delta_e(rec[0], img)}
         if reference is not None:
             drift_photo.append(_drift(z, round_trip(reference, img[None])[1]))
+    out.update(context_shift(vae))
     values = list(out["photos"].values())
     out["photo_psnr_db"] = float(np.mean([v["psnr_db"] for v in values]))
     out["photo_delta_e00"] = float(np.mean([v["delta_e00"] for v in values]))
@@ -89,6 +90,36 @@ def measure(vae, photos: dict[str, np.ndarray], scenes: np.ndarray, reference=No
         decoded = decode(vae, z_ref)
         out["scene_psnr_db_shipped_latents"] = float(np.mean([psnr(a, b) for a, b in zip(decoded, scenes)]))
     return out
+
+
+# Flat colours a photo holds (bark, shadow, skin, sky, ...) and neighbours the scenes are full of.
+CONTEXT_COLOURS = (
+    (110, 80, 50),
+    (60, 60, 60),
+    (200, 180, 160),
+    (150, 170, 200),
+    (30, 25, 20),
+    (180, 120, 90),
+)
+CONTEXT_NEIGHBOURS = ((78, 168, 73), (250, 250, 250), (20, 20, 30), (220, 60, 50))
+
+
+def context_shift(vae, width: int = 256) -> dict:
+    """How much a flat colour's round trip depends on the rest of the picture (GroupNorm normalises
+    each picture as a whole): mean CIEDE2000 of the left half's centre, the colour alone and with
+    each neighbour filling the right half, to the true colour."""
+    alone, beside = [], []
+    for colour in CONTEXT_COLOURS:
+        pictures = np.empty((1 + len(CONTEXT_NEIGHBOURS), 64, width, 3), np.uint8)
+        pictures[:] = colour
+        for i, neighbour in enumerate(CONTEXT_NEIGHBOURS, 1):
+            pictures[i, :, width // 2 :] = neighbour
+        rec, _ = round_trip(vae, pictures)
+        truth = pictures[0, 16:48, 16:48]
+        errors = [mean_delta_e(r[16:48, 16:48], truth) for r in rec]
+        alone.append(errors[0])
+        beside.extend(errors[1:])
+    return {"flat_delta_e00": float(np.mean(alone)), "flat_beside_delta_e00": float(np.mean(beside))}
 
 
 def _drift(z: np.ndarray, z_ref: np.ndarray) -> float:
