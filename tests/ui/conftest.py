@@ -20,11 +20,6 @@ def pytest_configure(config):
 def window(qtbot, tmp_path):
     """The main window, active (keys go to it), closed at the end with its unsaved changes discarded.
     A test file may define its own ``window`` fixture instead."""
-    from helpers import make_window
+    from helpers import active_window
 
-    w = make_window(qtbot, tmp_path)
-    w.activateWindow()
-    qtbot.waitActive(w)
-    yield w
-    w.io.dialogs.save_answers = ["discard"] * 5
-    w.close()
+    yield from active_window(qtbot, tmp_path)

@@ -56,6 +56,17 @@ def make_window(qtbot, tmp_path: Path, engine=None, settings: Settings | None = 
     return window
 
 
+def active_window(qtbot, tmp_path: Path):
+    """For fixtures: the main window, active (keys go to it); closed at the end with its unsaved
+    changes discarded."""
+    window = make_window(qtbot, tmp_path)
+    window.activateWindow()
+    qtbot.waitActive(window)
+    yield window
+    window.io.dialogs.save_answers = ["discard"] * 5
+    window.close()
+
+
 def drag(window: MainWindow, tool: str, points, button: str = "left") -> None:
     """Drive a tool with pointer events in canvas pixels (as the view would)."""
     window.ws.set_tool(tool)

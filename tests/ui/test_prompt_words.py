@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import make_window
+from helpers import active_window
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -23,12 +23,7 @@ def window(qtbot, tmp_path, monkeypatch):
     (sd / "model_index.json").write_text("{}")
     (sd / "tokenizer" / "vocab.json").write_text(json.dumps(vocab_and_merges()[0]))
     monkeypatch.setenv(MODELS_ENV, str(tmp_path / "models"))
-    w = make_window(qtbot, tmp_path)
-    w.activateWindow()
-    qtbot.waitActive(w)
-    yield w
-    w.io.dialogs.save_answers = ["discard"] * 5
-    w.close()
+    yield from active_window(qtbot, tmp_path)
 
 
 def type_into(qtbot, widget, text: str) -> None:

@@ -209,14 +209,21 @@ def test_a_failed_upscale_leaves_the_candidates_staged(qtbot, window):
     assert _bar_offers_the_candidates(window)
 
 
-@pytest.mark.parametrize("edit", ["mask", "the frame"])
-def test_a_cancel_after_other_edits_shrinks_the_frame_back_and_keeps_them(qtbot, window, edit):
+def _start_held_upscale(qtbot, window):
+    """Two candidates staged, then Upscale x2 triggered with the engine held before its first step:
+    (frame id, the candidates, the engine, the upscale's job)."""
     frame_id = _stage_two(qtbot, window)
     candidates = list(window.gen.staging[frame_id].candidates)
     engine = window.gen.worker.engine
     engine.gate = threading.Event()
     window.patch_list.upscale_actions[2].trigger()
     job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    return frame_id, candidates, engine, job
+
+
+@pytest.mark.parametrize("edit", ["mask", "the frame"])
+def test_a_cancel_after_other_edits_shrinks_the_frame_back_and_keeps_them(qtbot, window, edit):
+    frame_id, candidates, engine, job = _start_held_upscale(qtbot, window)
     if edit == "mask":  # an edit while it runs stays
         window.ws.doc.fill_mask(200, 200, 8, 8)
     else:
@@ -269,12 +276,7 @@ def test_undo_of_the_growth_brings_the_candidates_back_and_redo_the_result(qtbot
 
 
 def test_undo_of_the_growth_while_the_upscale_runs_keeps_the_candidates_shown(qtbot, window):
-    frame_id = _stage_two(qtbot, window)
-    candidates = list(window.gen.staging[frame_id].candidates)
-    engine = window.gen.worker.engine
-    engine.gate = threading.Event()
-    window.patch_list.upscale_actions[2].trigger()
-    job = max(window.gen.jobs.values(), key=lambda j: j.request_id)
+    frame_id, candidates, engine, job = _start_held_upscale(qtbot, window)
     window.undo_action.trigger()  # Upscale x2, while it runs
     assert window.ws.doc.frame(frame_id).rect == (0, 0, 64, 64)
     engine.gate.set()
