@@ -145,7 +145,7 @@ def train(args: argparse.Namespace) -> dict:
         vae = vae_widen.widen(vae, args.widen)
         log(f"widened to channels {list(vae.config.block_out_channels)}, the same function")
     if args.shipped_encoder:
-        if not same_architecture(vae, reference):
+        if not same_architecture(vae.config, reference.config):
             raise ValueError("--shipped-encoder needs the shipped architecture, not a widened VAE")
         # Only the decoder differs from the shipped VAE, so every latent stays the shipped one and
         # the result can be exported without re-aligning the UNets.
@@ -281,18 +281,19 @@ def train(args: argparse.Namespace) -> dict:
     return {"before": before, "best": best}
 
 
-def same_architecture(vae, reference) -> bool:
-    return list(vae.config.block_out_channels) == list(reference.config.block_out_channels)
+def same_architecture(config, reference_config) -> bool:
+    """Whether two VAE configs have the same channels (``--widen`` changes nothing else)."""
+    return list(config["block_out_channels"]) == list(reference_config["block_out_channels"])
 
 
 def architecture_of(ckpt: dict | None, reference):
     """A fresh copy of ``reference``, or of the widened VAE the checkpoint was saved from."""
     from diffusers import AutoencoderKL
 
-    channels = (ckpt or {}).get("config", {}).get("block_out_channels")
-    if channels is None or list(channels) == list(reference.config.block_out_channels):
+    config = (ckpt or {}).get("config")
+    if config is None or same_architecture(config, reference.config):
         return copy.deepcopy(reference)
-    return AutoencoderKL.from_config(ckpt["config"])
+    return AutoencoderKL.from_config(config)
 
 
 def vae_from_checkpoint(path: Path, base: Path = vm.SHIPPED_VAE):
@@ -306,7 +307,7 @@ def encoder_changed(vae, reference) -> bool:
     """Whether any weight that makes latents differs once both are rounded as shipped."""
     import torch
 
-    if not same_architecture(vae, reference):
+    if not same_architecture(vae.config, reference.config):
         return True
     ref, dtype = reference.state_dict(), shipped_dtype()
     return any(
